@@ -1,0 +1,80 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "strata-server", targets: ["strata-server"]),
+        .library(name: "StrataRESP", targets: ["StrataRESP"]),
+        .library(name: "StrataStore", targets: ["StrataStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Wire format only: RESP2/RESP3 parsing and encoding. Knows nothing of storage or commands.
+        .target(
+            name: "StrataRESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The keyspace: sharded hash tables, L1/L2 LRU tiers, expiry. Knows nothing of sockets or RESP.
+        .target(
+            name: "StrataStore",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
+        // Configuration directives: parsing of config files and `--name value` arguments, validation.
+        .target(name: "StrataConfig"),
+        // The declarative command table and the command implementations.
+        .target(
+            name: "StrataCommands",
+            dependencies: [
+                "StrataRESP", "StrataStore", "StrataConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // Networking: NIO bootstrap, per-connection handler, services.
+        .target(
+            name: "StrataServer",
+            dependencies: [
+                "StrataRESP", "StrataCommands", "StrataStore", "StrataConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "strata-server",
+            dependencies: [
+                "StrataServer", "StrataConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "StrataRESPTests",
+            dependencies: ["StrataRESP", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(name: "StrataStoreTests", dependencies: ["StrataStore"]),
+        .testTarget(name: "StrataConfigTests", dependencies: ["StrataConfig"]),
+        .testTarget(
+            name: "StrataCommandsTests",
+            dependencies: ["StrataCommands", "StrataRESP", "StrataStore", "StrataConfig",
+                           .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "StrataServerTests",
+            dependencies: ["StrataServer", "StrataRESP", "StrataConfig",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,81 @@
+import NIOConcurrencyHelpers
+import StrataRESP
+import StrataStore
+import Synchronization
+
+/// A command queued by MULTI.
+public struct QueuedCommand {
+    public var spec: CommandSpec
+    public var arguments: CommandArguments
+}
+
+/// Per-connection state.
+///
+/// Most fields belong to the connection's event loop and are touched only there. The few that
+/// other connections read (CLIENT LIST, CLIENT KILL) are atomics or sit in ``shared``.
+/// `@unchecked Sendable`: the registry hands sessions to other threads only to read those fields.
+public final class ClientSession: @unchecked Sendable {
+    public let id: Int
+    public let address: String
+    public let localAddress: String
+    public let createdAt: Int64
+
+    // Event-loop-only state.
+    public var protocolVersion: RESPVersion = .resp2
+    public var authenticated: Bool
+    /// Inside MULTI: the queued commands; nil otherwise.
+    public var transaction: [QueuedCommand]?
+    /// A command queued in this MULTI was refused; EXEC must abort.
+    public var transactionFailed = false
+    public var watchToken: WatchToken?
+    public var watchedKeys: [(database: Int, key: [UInt8], existedAlive: Bool)] = []
+    /// Close the connection once the pending replies are written (QUIT, protocol errors).
+    public var closeAfterReply = false
+
+    // Readable from other threads.
+    public let database = Synchronization.Atomic<Int>(0)
+    public let lastInteraction = Synchronization.Atomic<Int64>(0)
+    public let lastCommandIndex = Synchronization.Atomic<Int>(-1)
+    public let killed = Synchronization.Atomic<Bool>(false)
+    /// Name and library info: rarely written, read by CLIENT LIST.
+    public let shared = NIOLockedValueBox(SharedInfo())
+    /// Closes the connection from any thread (CLIENT KILL); set by the server layer.
+    public var close: @Sendable () -> Void = {}
+
+    public struct SharedInfo: Sendable {
+        public var name = ""
+        public var libraryName = ""
+        public var libraryVersion = ""
+        public var lastCommand = "NULL"
+    }
+
+    public init(id: Int, address: String, localAddress: String, authenticated: Bool, now: Int64) {
+        self.id = id
+        self.address = address
+        self.localAddress = localAddress
+        self.authenticated = authenticated
+        self.createdAt = now
+        self.lastInteraction.store(now, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    public var db: Int {
+        get { database.load(ordering: .relaxed) }
+        set { database.store(newValue, ordering: .relaxed) }
+    }
+}
+
+/// All connected clients, by id.
+public final class ClientRegistry: Sendable {
+    private let sessions = NIOLockedValueBox<[Int: ClientSession]>([:])
+    private let nextID = Synchronization.Atomic<Int>(1)
+
+    public init() {}
+
+    public func makeID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    public func add(_ session: ClientSession) { sessions.withLockedValue { $0[session.id] = session } }
+    public func remove(_ session: ClientSession) { _ = sessions.withLockedValue { $0.removeValue(forKey: session.id) } }
+    public var all: [ClientSession] { sessions.withLockedValue { $0.values.sorted { $0.id < $1.id } } }
+    public var count: Int { sessions.withLockedValue { $0.count } }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+import StrataRESP
+import StrataStore
+
+/// What a command handler works with: its arguments, the reply being written, the client, the server.
+public struct CommandContext {
+    public let server: ServerContext
+    public let client: ClientSession
+    public var arguments: CommandArguments
+    public var reply: RESPReplyWriter
+    /// Unix milliseconds, read once per command so every key in it sees the same time.
+    public var now: Int64
+    /// Set during EXEC: every shard lock is already held.
+    public var allShardsLocked = false
+    /// The command's name as the table has it (for error messages).
+    public var commandName: String = ""
+
+    public init(server: ServerContext, client: ClientSession, arguments: CommandArguments,
+                reply: RESPReplyWriter, now: Int64) {
+        self.server = server
+        self.client = client
+        self.arguments = arguments
+        self.reply = reply
+        self.now = now
+    }
+
+    @inline(__always) public var keyspace: Keyspace { server.keyspace }
+    @inline(__always) public var database: Int { client.db }
+
+    // MARK: - Shard access
+
+    /// Runs `body` with argument `index` as a key, its hash and its shard, holding the shard's lock.
+    @inline(__always)
+    public func withKey<R>(_ index: Int, _ body: (Shard, UnsafeRawBufferPointer, UInt64) -> R) -> R {
+        arguments.withBytes(index) { key in
+            let hash = keyspace.hasher.hash(key)
+            let shard = keyspace.shard(for: hash)
+            if allShardsLocked { return body(shard, key, hash) }
+            shard.lock.lock()
+            defer { shard.lock.unlock() }
+            return body(shard, key, hash)
+        }
+    }
+
+    /// Runs `body` holding the locks of every shard that owns one of `keyHashes` (in index order).
+    public func withShards<R>(for keyHashes: [UInt64], _ body: () -> R) -> R {
+        if allShardsLocked { return body() }
+        var indices = keyHashes.map { keyspace.shardIndex(for: $0) }
+        indices.sort()
+        var previous = -1
+        var locked: [Shard] = []
+        locked.reserveCapacity(indices.count)
+        for i in indices where i != previous {
+            let shard = keyspace.shards[i]
+            shard.lock.lock()
+            locked.append(shard)
+            previous = i
+        }
+        defer { for shard in locked.reversed() { shard.lock.unlock() } }
+        return body()
+    }
+
+    /// Runs `body` holding every shard lock.
+    public func withAllShards<R>(_ body: () -> R) -> R {
+        if allShardsLocked { return body() }
+        keyspace.lockAll()
+        defer { keyspace.unlockAll() }
+        return body()
+    }
+
+    /// The hash of argument `index`.
+    @inline(__always)
+    public func hash(_ index: Int) -> UInt64 { arguments.withBytes(index) { keyspace.hasher.hash($0) } }
+
+    /// Looks a key up in the client's database; the shard lock must be held.
+    @inline(__always)
+    public func find(_ index: Int, hash: UInt64, access: Access) -> Entry? {
+        arguments.withBytes(index) { key in
+            keyspace.shard(for: hash).find(database: database, key: key, hash: hash, now: now, access: access)
+        }
+    }
+
+    // MARK: - Replies
+
+    @inline(__always)
+    public mutating func error(_ message: StaticString) { reply.error(message) }
+    public mutating func error(_ message: String) { reply.error(message) }
+
+    public mutating func syntaxError() { reply.error("ERR syntax error") }
+    public mutating func notInteger() { reply.error("ERR value is not an integer or out of range") }
+    public mutating func notFloat() { reply.error("ERR value is not a valid float") }
+
+    public mutating func wrongArity() {
+        reply.error("ERR wrong number of arguments for '\(commandName)' command")
+    }
+
+    /// Writes an entry's value as a bulk string, or null.
+    @inline(__always)
+    public mutating func bulk(_ entry: Entry?) {
+        if let entry {
+            entry.withValue { reply.bulk($0) }
+        } else {
+            reply.null()
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import StrataRESP
+import StrataStore
+
+/// Runs one command the way Redis's `processCommand` does: look it up, check arity, check
+/// authentication, queue it inside MULTI, refuse it when out of memory, then call it.
+public enum CommandDispatcher {
+    /// Executes the command in `context.arguments`, appending exactly one reply.
+    public static func execute(_ context: inout CommandContext) {
+        let server = context.server
+        guard context.arguments.count > 0 else { return }
+        guard var spec = context.arguments.withBytes(0, { server.commands.find($0) }) else {
+            unknownCommand(&context)
+            return
+        }
+        if !spec.subcommands.isEmpty && context.arguments.count >= 2 {
+            guard let sub = subcommand(of: spec, &context) else {
+                if spec.acceptsArgumentCount(context.arguments.count) {
+                    let parent = spec.name.uppercased()
+                    reject(&context, "ERR unknown subcommand '\(context.arguments.string(1).prefix(128))'. Try \(parent) HELP.")
+                } else {
+                    reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
+                }
+                return
+            }
+            spec = sub
+        }
+        context.commandName = spec.name
+        guard spec.acceptsArgumentCount(context.arguments.count) else {
+            reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
+            return
+        }
+        let client = context.client
+        if !client.authenticated && !spec.flags.contains(.noAuth) && server.requiresPassword {
+            reject(&context, "NOAUTH Authentication required.")
+            return
+        }
+        if spec.flags.contains(.denyOOM) && server.keyspace.maxMemory > 0 {
+            if !context.allShardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
+                reject(&context, "OOM command not allowed when used memory > 'maxmemory'.")
+                return
+            }
+        }
+        if client.transaction != nil && !spec.flags.contains(.noQueue) {
+            if spec.flags.contains(.noMulti) {
+                reject(&context, "ERR Command not allowed inside a transaction")
+                return
+            }
+            client.transaction!.append(QueuedCommand(spec: spec, arguments: context.arguments.owned()))
+            context.reply.simpleString("QUEUED")
+            return
+        }
+        run(spec, &context)
+    }
+
+    /// Calls a command that passed every check (EXEC replays its queue through this).
+    @inline(__always)
+    static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
+        context.commandName = spec.name
+        spec.handler?(&context)
+        if spec.flags.contains(.write) && !context.allShardsLocked && context.server.keyspace.maxMemory > 0 {
+            context.server.keyspace.evictIfNeeded(now: context.now)
+        }
+    }
+
+    private static func subcommand(of spec: CommandSpec, _ context: inout CommandContext) -> CommandSpec? {
+        context.arguments.withBytes(1) { name in
+            spec.subcommands.first { sub in
+                let subName = sub.name.split(separator: "|").last.map(String.init) ?? sub.name
+                return CommandLookup.equalFolded(subName, name)
+            }
+        }
+    }
+
+    /// Replies with an error and, inside MULTI, dooms the transaction.
+    private static func reject(_ context: inout CommandContext, _ message: String) {
+        if context.client.transaction != nil { context.client.transactionFailed = true }
+        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        context.reply.error(message)
+    }
+
+    private static func unknownCommand(_ context: inout CommandContext) {
+        var message = "ERR unknown command '\(String(context.arguments.string(0).prefix(128)))', with args beginning with: "
+        var argumentsText = ""
+        var i = 1
+        while i < context.arguments.count && argumentsText.utf8.count < 128 {
+            let room = 128 - argumentsText.utf8.count
+            let argument = context.arguments.string(i)
+            argumentsText += "'\(String(decoding: argument.utf8.prefix(room), as: UTF8.self))' "
+            i += 1
+        }
+        message += argumentsText
+        reject(&context, message)
+    }
+}
+
+extension CommandDispatcher {
+    /// Releases what a closed connection held: its WATCHes and any open transaction.
+    public static func disconnect(_ context: inout CommandContext) {
+        TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
+    }
+}

@@ -1,0 +1,163 @@
+/// What a command is allowed to do and how it is treated before it runs.
+public struct CommandFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Modifies the keyspace.
+    public static let write = CommandFlags(rawValue: 1 << 0)
+    /// Only reads the keyspace.
+    public static let readonly = CommandFlags(rawValue: 1 << 1)
+    /// May add memory: refused while over `maxmemory` when nothing can be evicted.
+    public static let denyOOM = CommandFlags(rawValue: 1 << 2)
+    public static let admin = CommandFlags(rawValue: 1 << 3)
+    /// O(1) or O(log N).
+    public static let fast = CommandFlags(rawValue: 1 << 4)
+    /// Allowed before AUTH.
+    public static let noAuth = CommandFlags(rawValue: 1 << 5)
+    /// Runs at once inside MULTI instead of being queued.
+    public static let noQueue = CommandFlags(rawValue: 1 << 6)
+    /// Refused inside MULTI.
+    public static let noMulti = CommandFlags(rawValue: 1 << 7)
+    public static let loading = CommandFlags(rawValue: 1 << 8)
+    public static let stale = CommandFlags(rawValue: 1 << 9)
+    /// Output differs between calls with the same input (RANDOMKEY, TIME).
+    public static let random = CommandFlags(rawValue: 1 << 10)
+
+    /// The names COMMAND INFO reports.
+    var names: [String] {
+        var result: [String] = []
+        if contains(.write) { result.append("write") }
+        if contains(.readonly) { result.append("readonly") }
+        if contains(.denyOOM) { result.append("denyoom") }
+        if contains(.admin) { result.append("admin") }
+        if contains(.noAuth) { result.append("no_auth") }
+        if contains(.noMulti) { result.append("no_multi") }
+        if contains(.loading) { result.append("loading") }
+        if contains(.stale) { result.append("stale") }
+        if contains(.fast) { result.append("fast") }
+        return result
+    }
+}
+
+/// A command implementation: reads `context.arguments`, writes one reply to `context.reply`.
+public typealias CommandHandler = @Sendable (inout CommandContext) -> Void
+
+/// One row of the command table: everything the dispatcher and COMMAND INFO/DOCS need.
+public struct CommandSpec: Sendable {
+    /// Lower-case name; `parent|sub` for subcommands.
+    public let name: String
+    /// Redis's convention: N means exactly N arguments (the name included), -N at least N.
+    public let arity: Int
+    public let flags: CommandFlags
+    /// Key positions (1-based, 0 when none; a negative last counts from the end).
+    public let firstKey: Int
+    public let lastKey: Int
+    public let keyStep: Int
+    /// One-line description, the Redis version it appeared in, and its group, for COMMAND DOCS.
+    public let summary: String
+    public let since: String
+    public let group: String
+    public let complexity: String
+    /// The argument syntax after the name, as Redis's documentation writes it, e.g.
+    /// `key value [NX | XX] [EX seconds | PX milliseconds]`; parsed for COMMAND DOCS hints.
+    public let syntax: String
+    public let handler: CommandHandler?
+    public let subcommands: [CommandSpec]
+
+    public init(
+        _ name: String, arity: Int, flags: CommandFlags, keys: (Int, Int, Int) = (0, 0, 0),
+        group: String, since: String, complexity: String = "O(1)", summary: String, syntax: String = "",
+        subcommands: [CommandSpec] = [], handler: CommandHandler?
+    ) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        self.firstKey = keys.0
+        self.lastKey = keys.1
+        self.keyStep = keys.2
+        self.group = group
+        self.since = since
+        self.complexity = complexity
+        self.summary = summary
+        self.syntax = syntax
+        self.subcommands = subcommands
+        self.handler = handler
+    }
+
+    /// Whether `count` arguments (name included) satisfy the arity.
+    @inline(__always)
+    public func acceptsArgumentCount(_ count: Int) -> Bool {
+        arity >= 0 ? count == arity : count >= -arity
+    }
+
+    /// The positions of keys among `arguments`.
+    public func keyPositions(argumentCount: Int) -> [Int] {
+        guard firstKey > 0 else { return [] }
+        let last = lastKey < 0 ? argumentCount + lastKey : lastKey
+        guard last >= firstKey else { return [] }
+        return Array(stride(from: firstKey, through: min(last, argumentCount - 1), by: max(1, keyStep)))
+    }
+}
+
+/// Finds commands by name, case-insensitively and without allocating.
+///
+/// Names are folded to lower case into a fixed stack buffer and hashed; the table is an
+/// open-addressed array built once from ``CommandTable/all``.
+public struct CommandLookup: Sendable {
+    private let slots: [CommandSpec?]
+    private let mask: Int
+    public let commands: [CommandSpec]
+
+    public init(_ commands: [CommandSpec]) {
+        self.commands = commands
+        var size = 16
+        while size < commands.count * 4 { size *= 2 }
+        var slots = [CommandSpec?](repeating: nil, count: size)
+        for command in commands {
+            var index = CommandLookup.hash(Array(command.name.utf8)) & (size - 1)
+            while slots[index] != nil { index = (index + 1) & (size - 1) }
+            slots[index] = command
+        }
+        self.slots = slots
+        self.mask = size - 1
+    }
+
+    @inline(__always)
+    static func fold(_ c: UInt8) -> UInt8 { c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c }
+
+    static func hash(_ bytes: [UInt8]) -> Int { bytes.withUnsafeBytes { hash($0) } }
+
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(fold(b))) &* 0x100_0000_01b3 }
+        return Int(truncatingIfNeeded: h ^ (h >> 32))
+    }
+
+    /// The command named by `name` in any case, or nil.
+    @inline(__always)
+    public func find(_ name: UnsafeRawBufferPointer) -> CommandSpec? {
+        guard name.count <= 32 else { return nil }
+        var index = CommandLookup.hash(name) & mask
+        while let candidate = slots[index] {
+            if CommandLookup.equalFolded(candidate.name, name) { return candidate }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
+    public func find(_ name: String) -> CommandSpec? {
+        var name = name
+        return name.withUTF8 { find(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    static func equalFolded(_ lowerName: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var lowerName = lowerName
+        return lowerName.withUTF8 { stored in
+            guard stored.count == bytes.count else { return false }
+            for i in 0..<stored.count where stored[i] != fold(bytes[i]) { return false }
+            return true
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import NIOConcurrencyHelpers
+import StrataConfig
+import StrataStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Wall-clock time in Unix milliseconds and microseconds.
+public enum WallClock {
+    @inline(__always)
+    public static func milliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    public static func microseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}
+
+/// Server-wide counters for INFO stats.
+public final class ServerStatistics: Sendable {
+    public let commandsProcessed = Synchronization.Atomic<Int>(0)
+    public let connectionsReceived = Synchronization.Atomic<Int>(0)
+    public let rejectedConnections = Synchronization.Atomic<Int>(0)
+    public let netInputBytes = Synchronization.Atomic<Int>(0)
+    public let netOutputBytes = Synchronization.Atomic<Int>(0)
+    public let connectedClients = Synchronization.Atomic<Int>(0)
+    public let errorReplies = Synchronization.Atomic<Int>(0)
+    public init() {}
+
+    public func reset() {
+        commandsProcessed.store(0, ordering: .relaxed)
+        connectionsReceived.store(0, ordering: .relaxed)
+        rejectedConnections.store(0, ordering: .relaxed)
+        netInputBytes.store(0, ordering: .relaxed)
+        netOutputBytes.store(0, ordering: .relaxed)
+        errorReplies.store(0, ordering: .relaxed)
+    }
+}
+
+/// Hooks through which commands reach the server layer (which knows about sockets and services).
+public struct ServerHooks: Sendable {
+    /// Stops the server (SHUTDOWN).
+    public var shutdown: @Sendable () -> Void
+    /// Applies a configuration change that the server layer owns (timeouts, limits).
+    public var configurationChanged: @Sendable (Configuration) -> Void
+
+    public init(shutdown: @escaping @Sendable () -> Void = {},
+                configurationChanged: @escaping @Sendable (Configuration) -> Void = { _ in }) {
+        self.shutdown = shutdown
+        self.configurationChanged = configurationChanged
+    }
+}
+
+/// Everything shared by all connections: the keyspace, configuration, clients and counters.
+///
+/// Immutable references only; the mutable parts guard themselves (atomics, locked boxes, shards).
+public final class ServerContext: Sendable {
+    public let keyspace: Keyspace
+    public let statistics = ServerStatistics()
+    public let clients = ClientRegistry()
+    public let commands: CommandLookup
+    public let startTime: Int64
+    public let runID: String
+    /// Protected by its own lock; read when a command needs a setting, written by CONFIG SET.
+    private let configurationBox: NIOLockedValueBox<Configuration>
+    /// Whether `requirepass` is set; read on every command, so kept apart from the locked box.
+    private let passwordRequired: Synchronization.Atomic<Bool>
+    private let hooksBox: NIOLockedValueBox<ServerHooks>
+    public let listeningPort: Synchronization.Atomic<Int>
+
+    public init(configuration: Configuration, keyspace: Keyspace? = nil, now: Int64 = WallClock.milliseconds()) {
+        self.keyspace = keyspace ?? Keyspace(databases: configuration.databases, now: now)
+        self.configurationBox = NIOLockedValueBox(configuration)
+        self.passwordRequired = Synchronization.Atomic(!configuration.requirePass.isEmpty)
+        self.commands = CommandLookup(CommandTable.all)
+        self.startTime = now
+        var generator = SystemRandomNumberGenerator()
+        self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement(using: &generator)!) }.joined()
+        self.hooksBox = NIOLockedValueBox(ServerHooks())
+        self.listeningPort = Synchronization.Atomic(configuration.port)
+        applyMemorySettings(configuration)
+    }
+
+    public var configuration: Configuration { configurationBox.withLockedValue { $0 } }
+
+    public var hooks: ServerHooks {
+        get { hooksBox.withLockedValue { $0 } }
+        set { hooksBox.withLockedValue { $0 = newValue } }
+    }
+
+    @inline(__always)
+    public var requiresPassword: Bool { passwordRequired.load(ordering: .relaxed) }
+
+    /// Replaces the configuration (CONFIG SET) and applies what changes at run time.
+    /// - Parameter evict: shrink memory at once (false when the caller holds shard locks).
+    public func updateConfiguration(evict: Bool = true, _ change: (inout Configuration) throws -> Void) rethrows {
+        let updated = try configurationBox.withLockedValue { configuration -> Configuration in
+            var copy = configuration
+            try change(&copy)
+            configuration = copy
+            return copy
+        }
+        passwordRequired.store(!updated.requirePass.isEmpty, ordering: .relaxed)
+        applyMemorySettings(updated)
+        if evict { keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
+        hooks.configurationChanged(updated)
+    }
+
+    private func applyMemorySettings(_ configuration: Configuration) {
+        keyspace.configureMemory(
+            maxMemory: configuration.maxMemory,
+            policy: EvictionPolicy(rawValue: configuration.maxMemoryPolicy) ?? .allkeysLRU,
+            l1Share: configuration.l1Share)
+    }
+}

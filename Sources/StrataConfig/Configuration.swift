@@ -1,0 +1,158 @@
+/// Every setting of a Strata server, with Redis's defaults.
+public struct Configuration: Sendable, Equatable {
+    public var port = 6379
+    public var bind = ["127.0.0.1"]
+    public var dir = "./data"
+    public var requirePass = ""
+    public var databases = 16
+    public var maxClients = 10000
+    /// Close a client idle this many seconds; 0 never.
+    public var timeout = 0
+    public var logLevel = LogLevel.notice
+    public var protoMaxBulkLength = 512 * 1024 * 1024
+    public var clientQueryBufferLimit = 1024 * 1024 * 1024
+    /// Bytes of memory for L1 + L2; 0 is unlimited.
+    public var maxMemory = 0
+    public var maxMemoryPolicy = "allkeys-lru"
+    /// Percentage of `maxmemory` reserved for L1 (hot).
+    public var l1Share = 20
+    /// Active expiry cycles per second (Redis's `hz`).
+    public var hz = 10
+    /// Accepted and reported for clients that read them; Strata's durability is its L3 tier.
+    public var save = ""
+    public var appendOnly = false
+    /// Event loop threads; 0 means one per core.
+    public var ioThreads = 0
+
+    public init() {}
+
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case debug, verbose, notice, warning, nothing
+    }
+}
+
+/// A directive that could not be applied, with a message naming it.
+public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var directive: String
+    public var reason: String
+    public init(directive: String, reason: String) {
+        self.directive = directive
+        self.reason = reason
+    }
+    public var description: String { "'\(directive)': \(reason)" }
+}
+
+/// One configuration directive: its name, how its value is parsed and printed, and whether
+/// CONFIG SET may change it while the server runs. The table below is the only list of directives.
+public struct Directive: Sendable {
+    public enum Kind: Sendable {
+        case integer(ClosedRange<Int>)
+        case memory(ClosedRange<Int>)
+        case boolean
+        case choice([String])
+        case string
+        case list
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let mutable: Bool
+    let get: @Sendable (Configuration) -> String
+    let set: @Sendable (inout Configuration, String) -> Void
+
+    /// Parses `value` and stores it in `configuration`.
+    public func apply(_ value: String, to configuration: inout Configuration) throws(ConfigurationError) {
+        let normalized: String
+        switch kind {
+        case .integer(let range):
+            guard let n = Int(value), range.contains(n) else {
+                throw ConfigurationError(directive: name, reason: "expected an integer in \(range.lowerBound)…\(range.upperBound), got '\(value)'")
+            }
+            normalized = String(n)
+        case .memory(let range):
+            guard let n = MemoryUnits.parse(value), range.contains(n) else {
+                throw ConfigurationError(directive: name, reason: "expected a size such as 64mb or 1gb (\(range.lowerBound)…\(range.upperBound) bytes), got '\(value)'")
+            }
+            normalized = String(n)
+        case .boolean:
+            switch value.lowercased() {
+            case "yes": normalized = "yes"
+            case "no": normalized = "no"
+            default: throw ConfigurationError(directive: name, reason: "expected yes or no, got '\(value)'")
+            }
+        case .choice(let options):
+            guard options.contains(value.lowercased()) else {
+                throw ConfigurationError(directive: name, reason: "expected one of \(options.joined(separator: ", ")), got '\(value)'")
+            }
+            normalized = value.lowercased()
+        case .string, .list:
+            normalized = value
+        }
+        set(&configuration, normalized)
+    }
+
+    public func value(in configuration: Configuration) -> String { get(configuration) }
+}
+
+extension Configuration {
+    /// Every directive Strata knows, in the order CONFIG GET * lists them.
+    public static let directives: [Directive] = [
+        Directive(name: "port", kind: .integer(0...65535), mutable: false,
+                  get: { String($0.port) }, set: { $0.port = Int($1)! }),
+        Directive(name: "bind", kind: .list, mutable: false,
+                  get: { $0.bind.joined(separator: " ") },
+                  set: { $0.bind = $1.split(separator: " ").map(String.init) }),
+        Directive(name: "dir", kind: .string, mutable: false,
+                  get: { $0.dir }, set: { $0.dir = $1 }),
+        Directive(name: "requirepass", kind: .string, mutable: true,
+                  get: { $0.requirePass }, set: { $0.requirePass = $1 }),
+        Directive(name: "databases", kind: .integer(1...256), mutable: false,
+                  get: { String($0.databases) }, set: { $0.databases = Int($1)! }),
+        Directive(name: "maxclients", kind: .integer(1...1_000_000), mutable: true,
+                  get: { String($0.maxClients) }, set: { $0.maxClients = Int($1)! }),
+        Directive(name: "timeout", kind: .integer(0...Int(Int32.max)), mutable: true,
+                  get: { String($0.timeout) }, set: { $0.timeout = Int($1)! }),
+        Directive(name: "loglevel", kind: .choice(LogLevel.allCases.map(\.rawValue)), mutable: true,
+                  get: { $0.logLevel.rawValue }, set: { $0.logLevel = LogLevel(rawValue: $1)! }),
+        Directive(name: "proto-max-bulk-len", kind: .memory((1024 * 1024)...Int(Int64.max)), mutable: true,
+                  get: { String($0.protoMaxBulkLength) }, set: { $0.protoMaxBulkLength = Int($1)! }),
+        Directive(name: "client-query-buffer-limit", kind: .memory((1024 * 1024)...Int(Int64.max)), mutable: true,
+                  get: { String($0.clientQueryBufferLimit) }, set: { $0.clientQueryBufferLimit = Int($1)! }),
+        Directive(name: "maxmemory", kind: .memory(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.maxMemory) }, set: { $0.maxMemory = Int($1)! }),
+        Directive(name: "maxmemory-policy",
+                  kind: .choice(["noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-random", "volatile-ttl"]),
+                  mutable: true, get: { $0.maxMemoryPolicy }, set: { $0.maxMemoryPolicy = $1 }),
+        Directive(name: "l1-share", kind: .integer(1...90), mutable: true,
+                  get: { String($0.l1Share) }, set: { $0.l1Share = Int($1)! }),
+        Directive(name: "hz", kind: .integer(1...500), mutable: true,
+                  get: { String($0.hz) }, set: { $0.hz = Int($1)! }),
+        Directive(name: "save", kind: .string, mutable: true,
+                  get: { $0.save }, set: { $0.save = $1 }),
+        Directive(name: "appendonly", kind: .choice(["no"]), mutable: true,
+                  get: { $0.appendOnly ? "yes" : "no" }, set: { $0.appendOnly = $1 == "yes" }),
+        Directive(name: "io-threads", kind: .integer(0...128), mutable: false,
+                  get: { String($0.ioThreads) }, set: { $0.ioThreads = Int($1)! }),
+    ]
+
+    public static func directive(named name: String) -> Directive? {
+        let lowered = name.lowercased()
+        return directives.first { $0.name == lowered }
+    }
+}
+
+/// Sizes written as Redis writes them: `1k` = 1000, `1kb` = 1024, `1m`, `1mb`, `1g`, `1gb`.
+public enum MemoryUnits {
+    public static func parse(_ text: String) -> Int? {
+        let lowered = text.lowercased()
+        let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10),
+                                      ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
+        for (suffix, multiplier) in units where lowered.hasSuffix(suffix) {
+            guard let n = Int(lowered.dropLast(suffix.count)), n >= 0 else { return nil }
+            let (product, overflow) = n.multipliedReportingOverflow(by: multiplier)
+            return overflow ? nil : product
+        }
+        guard let n = Int(lowered), n >= 0 else { return nil }
+        return n
+    }
+}

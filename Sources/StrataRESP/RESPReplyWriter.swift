@@ -1,0 +1,181 @@
+import NIOCore
+
+/// The protocol a connection speaks: RESP2 until the client says `HELLO 3`.
+public enum RESPVersion: Int, Sendable {
+    case resp2 = 2
+    case resp3 = 3
+}
+
+/// Appends replies to an outbound buffer in the connection's protocol version.
+///
+/// RESP3 types are downgraded for RESP2 clients as Redis does: maps become flat arrays, sets
+/// become arrays, nulls become `$-1`/`*-1`, doubles become bulk strings, booleans integers.
+public struct RESPReplyWriter {
+    public var buffer: ByteBuffer
+    public var version: RESPVersion
+
+    public init(buffer: ByteBuffer, version: RESPVersion = .resp2) {
+        self.buffer = buffer
+        self.version = version
+    }
+
+    @inlinable
+    public mutating func simpleString(_ text: StaticString) {
+        buffer.writeInteger(UInt8(ascii: "+"))
+        buffer.writeStaticString(text)
+        crlf()
+    }
+
+    public mutating func simpleString(_ text: String) {
+        buffer.writeInteger(UInt8(ascii: "+"))
+        buffer.writeString(text)
+        crlf()
+    }
+
+    @inlinable
+    public mutating func ok() { buffer.writeStaticString("+OK\r\n") }
+
+    /// An error reply; `message` starts with its code (`ERR …`, `WRONGTYPE …`).
+    public mutating func error(_ message: String) {
+        buffer.writeInteger(UInt8(ascii: "-"))
+        // A newline inside an error would break the protocol; Redis replaces them with spaces.
+        for byte in message.utf8 {
+            buffer.writeInteger(byte == 0x0D || byte == 0x0A ? UInt8(ascii: " ") : byte)
+        }
+        crlf()
+    }
+
+    @inlinable
+    public mutating func error(_ message: StaticString) {
+        buffer.writeInteger(UInt8(ascii: "-"))
+        buffer.writeStaticString(message)
+        crlf()
+    }
+
+    @inlinable
+    public mutating func integer(_ value: Int) {
+        header(UInt8(ascii: ":"), value)
+    }
+
+    @inlinable
+    public mutating func bulk(_ bytes: UnsafeRawBufferPointer) {
+        header(UInt8(ascii: "$"), bytes.count)
+        buffer.writeBytes(bytes)
+        crlf()
+    }
+
+    public mutating func bulk(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { bulk($0) }
+    }
+
+    public mutating func bulk(_ text: String) {
+        var text = text
+        text.withUTF8 { bulk(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func bulk(_ bytes: ByteBuffer) {
+        header(UInt8(ascii: "$"), bytes.readableBytes)
+        var copy = bytes
+        buffer.writeBuffer(&copy)
+        crlf()
+    }
+
+    /// The integer's decimal form as a bulk string.
+    public mutating func bulkInteger(_ value: Int) {
+        let length = RESPNumber.decimalLength(value)
+        header(UInt8(ascii: "$"), length)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { RESPNumber.writeDecimal(value, to: $0) }
+        crlf()
+    }
+
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    @inlinable
+    public mutating func null() {
+        if version == .resp3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("$-1\r\n") }
+    }
+
+    /// A missing array: `*-1` in RESP2, `_` in RESP3.
+    public mutating func nullArray() {
+        if version == .resp3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("*-1\r\n") }
+    }
+
+    @inlinable
+    public mutating func arrayHeader(_ count: Int) {
+        header(UInt8(ascii: "*"), count)
+    }
+
+    /// A map of `count` pairs; the caller writes 2 × count values after it.
+    public mutating func mapHeader(_ count: Int) {
+        if version == .resp3 { header(UInt8(ascii: "%"), count) } else { header(UInt8(ascii: "*"), count * 2) }
+    }
+
+    public mutating func setHeader(_ count: Int) {
+        header(version == .resp3 ? UInt8(ascii: "~") : UInt8(ascii: "*"), count)
+    }
+
+    public mutating func double(_ value: Double) {
+        let text = RESPReplyWriter.formatDouble(value)
+        if version == .resp3 {
+            buffer.writeInteger(UInt8(ascii: ","))
+            buffer.writeString(text)
+            crlf()
+        } else {
+            bulk(text)
+        }
+    }
+
+    public mutating func boolean(_ value: Bool) {
+        if version == .resp3 {
+            buffer.writeStaticString(value ? "#t\r\n" : "#f\r\n")
+        } else {
+            integer(value ? 1 : 0)
+        }
+    }
+
+    /// A verbatim string (`=`) in RESP3, a bulk string in RESP2. `format` is three letters (`txt`).
+    public mutating func verbatim(_ text: String, format: StaticString = "txt") {
+        if version == .resp3 {
+            let utf8 = text.utf8
+            header(UInt8(ascii: "="), utf8.count + 4)
+            buffer.writeStaticString(format)
+            buffer.writeInteger(UInt8(ascii: ":"))
+            buffer.writeString(text)
+            crlf()
+        } else {
+            bulk(text)
+        }
+    }
+
+    /// Appends a reply that is already encoded (e.g. relayed from another node).
+    public mutating func raw(_ bytes: ByteBuffer) {
+        var copy = bytes
+        buffer.writeBuffer(&copy)
+    }
+
+    @inlinable
+    mutating func crlf() {
+        buffer.writeInteger(UInt16(0x0D0A))
+    }
+
+    @inlinable
+    mutating func header(_ marker: UInt8, _ value: Int) {
+        let length = RESPNumber.decimalLength(value)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length + 3) { out in
+            out[0] = marker
+            let n = RESPNumber.writeDecimal(value, to: UnsafeMutableRawBufferPointer(rebasing: out[1...]))
+            out[n + 1] = 0x0D
+            out[n + 2] = 0x0A
+            return n + 3
+        }
+    }
+
+    /// Formats a double as Redis does for RESP3 doubles (`%.17g`, `inf`, `-inf`, `nan`).
+    public static func formatDouble(_ value: Double) -> String {
+        if value.isNaN { return "nan" }
+        if value.isInfinite { return value < 0 ? "-inf" : "inf" }
+        if value == value.rounded() && abs(value) < 1e17 {
+            return String(Int64(value))
+        }
+        return "\(value)"
+    }
+}

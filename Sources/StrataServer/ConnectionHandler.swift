@@ -1,0 +1,194 @@
+import NIOCore
+import StrataCommands
+import StrataConfig
+import StrataRESP
+
+/// One client connection: parses requests from each read, executes them in order on the event
+/// loop, appends every reply to one buffer, and writes it once per read batch (pipelining).
+///
+/// Backpressure: when the socket stops being writable (the client does not read its replies),
+/// reading pauses, so neither input nor output grows without bound.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ServerContext
+    private var parser: RESPCommandParser
+    /// Bytes received but not yet parsed into whole commands.
+    private var pending: ByteBuffer?
+    private var commandContext: CommandContext?
+    private var session: ClientSession?
+    private var closing = false
+    private var paused = false
+    private let queryBufferLimit: Int
+    /// Write replies out early when a batch produces more than this, to bound the output buffer.
+    private static let outputHighWater = 256 * 1024
+
+    init(server: ServerContext, limits: RESPLimits, queryBufferLimit: Int) {
+        self.server = server
+        self.parser = RESPCommandParser(limits: limits)
+        self.queryBufferLimit = queryBufferLimit
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let now = WallClock.milliseconds()
+        let id = server.clients.makeID()
+        let session = ClientSession(
+            id: id,
+            address: Self.describe(context.channel.remoteAddress),
+            localAddress: Self.describe(context.channel.localAddress),
+            authenticated: !server.requiresPassword,
+            now: now)
+        let channel = context.channel
+        session.close = { channel.close(promise: nil) }
+        server.statistics.connectionsReceived.add(1, ordering: .relaxed)
+        if server.clients.count >= server.configuration.maxClients {
+            server.statistics.rejectedConnections.add(1, ordering: .relaxed)
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            buffer.writeStaticString("-ERR max number of clients reached\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            closing = true
+            return
+        }
+        server.clients.add(session)
+        self.session = session
+        self.commandContext = CommandContext(
+            server: server, client: session, arguments: CommandArguments(buffer: ByteBuffer(), spans: []),
+            reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 4096)), now: now)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session {
+            server.clients.remove(session)
+            if var commandContext {
+                commandContext.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
+                CommandDispatcher.disconnect(&commandContext)
+            }
+        }
+        session = nil
+        commandContext = nil
+        pending = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, var commandContext, let session else { return }
+        var input = unwrapInboundIn(data)
+        server.statistics.netInputBytes.add(input.readableBytes, ordering: .relaxed)
+        if var buffered = pending {
+            pending = nil
+            buffered.writeBuffer(&input)
+            input = buffered
+        }
+        if input.readableBytes > queryBufferLimit {
+            // Redis closes such a client without a reply.
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        self.commandContext = nil // keep the reply buffer uniquely referenced while we work
+        var processed = 0
+        let emptyBuffer = ByteBuffer()
+        while !closing {
+            let frame: RESPCommandParser.Frame?
+            do {
+                frame = try parser.parse(input, authenticated: session.authenticated)
+            } catch {
+                commandContext.reply.error("ERR \(error)")
+                closing = true
+                break
+            }
+            guard let frame else { break }
+            switch frame {
+            case .empty(let length):
+                input.moveReaderIndex(forwardBy: length)
+                continue
+            case .multibulk(let length):
+                commandContext.arguments = CommandArguments(buffer: input, spans: parser.spans)
+                run(&commandContext, session)
+                input.moveReaderIndex(forwardBy: length)
+            case .inline(let length, let arguments):
+                commandContext.arguments = CommandArguments(buffer: arguments, spans: parser.spans)
+                run(&commandContext, session)
+                input.moveReaderIndex(forwardBy: length)
+            }
+            // Drop the references so that neither the parser's spans nor the input are shared.
+            commandContext.arguments = CommandArguments(buffer: emptyBuffer, spans: [])
+            processed += 1
+            if session.closeAfterReply { closing = true }
+            if commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
+                write(context: context, &commandContext.reply.buffer, flush: false)
+            }
+        }
+        if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
+        if input.readableBytes > 0 && !closing {
+            if input.readerIndex > 64 * 1024 && input.readerIndex > input.readableBytes { input.discardReadBytes() }
+            pending = input
+        }
+        self.commandContext = commandContext
+        if closing {
+            flushReplies(context: context)
+            context.close(promise: nil)
+        }
+    }
+
+    @inline(__always)
+    private func run(_ commandContext: inout CommandContext, _ session: ClientSession) {
+        commandContext.now = WallClock.milliseconds()
+        session.lastInteraction.store(commandContext.now, ordering: .relaxed)
+        CommandDispatcher.execute(&commandContext)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushReplies(context: context)
+        if !context.channel.isWritable && !paused {
+            paused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && paused {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func flushReplies(context: ChannelHandlerContext) {
+        guard var commandContext else { return }
+        self.commandContext = nil
+        if commandContext.reply.buffer.readableBytes > 0 {
+            write(context: context, &commandContext.reply.buffer, flush: true)
+        }
+        self.commandContext = commandContext
+    }
+
+    private func write(context: ChannelHandlerContext, _ buffer: inout ByteBuffer, flush: Bool) {
+        server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if flush { context.flush() }
+        // Usually the write has completed and released the buffer, so this reuses its memory.
+        buffer.clear()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            flushReplies(context: context)
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "?:0" }
+        return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+    }
+}

@@ -1,0 +1,43 @@
+import ServiceLifecycle
+import StrataCommands
+import StrataStore
+
+/// Background housekeeping, `hz` times a second (Redis's `serverCron`): the active expiry cycle,
+/// bounded to a quarter of each tick, and closing clients idle for longer than `timeout`.
+public struct CronService: Service {
+    let context: ServerContext
+
+    public init(context: ServerContext) { self.context = context }
+
+    public func run() async throws {
+        var tick = 0
+        while !Task.isCancelledOrShuttingDown {
+            let hz = max(1, context.configuration.hz)
+            let period = 1_000_000 / hz // microseconds
+            try? await Task.sleep(for: .microseconds(period))
+            if Task.isCancelledOrShuttingDown { break }
+            let start = WallClock.microseconds()
+            let budget = Int64(period / 4)
+            context.keyspace.activeExpireCycle(now: WallClock.milliseconds()) {
+                WallClock.microseconds() - start > budget
+            }
+            tick += 1
+            if tick % hz == 0 { closeIdleClients() }
+        }
+    }
+
+    private func closeIdleClients() {
+        let timeout = context.configuration.timeout
+        guard timeout > 0 else { return }
+        let now = WallClock.milliseconds()
+        for session in context.clients.all where now - session.lastInteraction.load(ordering: .relaxed) > Int64(timeout) * 1000 {
+            session.close()
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool {
+        Task.isCancelled || Task.isShuttingDownGracefully
+    }
+}

@@ -1,0 +1,88 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCommands
+import StrataConfig
+import StrataRESP
+
+/// The TCP server as a lifecycle service: binds every `bind` address on `port`, serves until
+/// graceful shutdown (SIGTERM, SIGINT or SHUTDOWN), then closes the listeners and every client.
+public final class StrataServer: Service, Sendable {
+    public let context: ServerContext
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let boundPorts = NIOLockedBox<[Int]>([])
+
+    public init(context: ServerContext, group: any EventLoopGroup, logger: Logger) {
+        self.context = context
+        self.group = group
+        self.logger = logger
+    }
+
+    /// The ports actually bound (useful with `port 0`), once ``run()`` has started listening.
+    public var ports: [Int] { boundPorts.value }
+
+    public func run() async throws {
+        let configuration = context.configuration
+        let limits = RESPLimits(maxBulkLength: configuration.protoMaxBulkLength)
+        let queryBufferLimit = configuration.clientQueryBufferLimit
+        let server = context
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 511)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelOption(ChannelOptions.writeBufferWaterMark,
+                                value: ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 4 * 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(server: server, limits: limits, queryBufferLimit: queryBufferLimit))
+                }
+            }
+        var channels: [any Channel] = []
+        do {
+            for address in configuration.bind {
+                let host = address.hasPrefix("-") ? String(address.dropFirst()) : address
+                let channel = try await bootstrap.bind(host: host, port: configuration.port).get()
+                channels.append(channel)
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw StartupError("could not listen on \(configuration.bind.joined(separator: " ")) port \(configuration.port): \(error)")
+        }
+        let ports = channels.compactMap { $0.localAddress?.port }
+        boundPorts.value = ports
+        if let port = ports.first { context.listeningPort.store(port, ordering: .relaxed) }
+        logger.notice("Ready to accept connections tcp", metadata: [
+            "bind": .string(configuration.bind.joined(separator: " ")), "port": .string(ports.map(String.init).joined(separator: ",")),
+        ])
+        let listeners = channels
+        await withGracefulShutdownHandler {
+            for channel in listeners { try? await channel.closeFuture.get() }
+        } onGracefulShutdown: {
+            for channel in listeners { channel.close(promise: nil) }
+        }
+        // Listeners are closed; close clients too so that no request is half served.
+        for session in server.clients.all { session.close() }
+        logger.notice("Strata is now ready to exit, bye bye...")
+    }
+}
+
+/// A start-up failure with a message for the operator.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A tiny lock-protected box for values written once and read rarely.
+final class NIOLockedBox<Value: Sendable>: Sendable {
+    private let storage: NIOLockedValueBoxWrapper<Value>
+    init(_ value: Value) { storage = NIOLockedValueBoxWrapper(value) }
+    var value: Value {
+        get { storage.get() }
+        set { storage.set(newValue) }
+    }
+}

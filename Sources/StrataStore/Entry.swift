@@ -1,0 +1,121 @@
+/// Which in-memory tier an entry is in.
+public enum Tier: UInt8, Sendable {
+    /// Hot: keys accessed again while warm.
+    case l1 = 1
+    /// Warm: new and once-touched keys.
+    case l2 = 2
+}
+
+/// Fixed fields of an ``Entry``; the key and value bytes follow it in the same allocation.
+public struct EntryHeader {
+    /// Chain link within a hash bucket.
+    var chainNext: Entry?
+    /// LRU links, unowned: the hash table's chains own every entry, and ``Shard`` unlinks an entry
+    /// from its tier list whenever it leaves the table. (Owning links would also release a long
+    /// list recursively, one stack frame per entry.)
+    unowned(unsafe) var lruNext: Entry?
+    unowned(unsafe) var lruPrev: Entry?
+    /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
+    public internal(set) var expireAt: Int64
+    var hash: UInt64
+    @usableFromInline var keyLength: UInt32
+    @usableFromInline var valueLength: UInt32
+    /// Index in the shard's list of keys with a TTL, or -1.
+    var volatileIndex: Int32
+    /// Last access, in seconds since the keyspace started (for OBJECT IDLETIME and LRU sampling).
+    public internal(set) var lastAccess: UInt32
+    public internal(set) var tier: Tier
+    public internal(set) var database: UInt8
+    /// Accesses, saturating; for OBJECT FREQ.
+    public internal(set) var frequency: UInt8
+}
+
+/// One key and its value, in a single allocation: header, key bytes, value bytes.
+///
+/// Values are immutable once stored: a write that changes the value stores a new entry in the old
+/// one's place, so a reader holding an entry never sees it change.
+public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
+    static func make(
+        key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer,
+        database: Int, expireAt: Int64, now: UInt32
+    ) -> Entry {
+        let total = key.count + value.count
+        let buffer = Entry.create(minimumCapacity: total) { _ in
+            EntryHeader(
+                chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, hash: hash,
+                keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
+                lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0)
+        }
+        let entry = unsafeDowncast(buffer, to: Entry.self)
+        entry.withUnsafeMutablePointerToElements { elements in
+            let raw = UnsafeMutableRawPointer(elements)
+            if key.count > 0 { raw.copyMemory(from: key.baseAddress!, byteCount: key.count) }
+            if value.count > 0 { (raw + key.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        }
+        return entry
+    }
+
+    /// A copy with a new value and the same key and metadata (not linked anywhere).
+    func withValue(_ value: UnsafeRawBufferPointer, now: UInt32) -> Entry {
+        let old = header
+        return withKey { key in
+            let entry = Entry.make(key: key, hash: old.hash, value: value, database: Int(old.database),
+                                   expireAt: old.expireAt, now: now)
+            entry.header.tier = old.tier
+            entry.header.frequency = old.frequency
+            return entry
+        }
+    }
+
+    @inlinable public var keyCount: Int { Int(header.keyLength) }
+    @inlinable public var valueCount: Int { Int(header.valueLength) }
+
+    /// Calls `body` with the key's bytes, valid only during the call.
+    @inline(__always)
+    public func withKey<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let length = keyCount
+        return try withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: length)) }
+    }
+
+    /// Calls `body` with the value's bytes, valid only during the call.
+    @inline(__always)
+    public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let offset = keyCount
+        let length = valueCount
+        return try withUnsafeMutablePointerToElements {
+            try body(UnsafeRawBufferPointer(start: $0 + offset, count: length))
+        }
+    }
+
+    public var key: [UInt8] { withKey { Array($0) } }
+    public var value: [UInt8] { withValue { Array($0) } }
+
+    @inline(__always)
+    func keyEquals(_ other: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        guard header.hash == hash, keyCount == other.count else { return false }
+        return withKey { mine in
+            other.count == 0 || memcmp(mine.baseAddress!, other.baseAddress!, other.count) == 0
+        }
+    }
+
+    /// Bytes this entry costs in the process: its allocation (object header, fixed fields, key and
+    /// value) as the allocator rounds it (glibc: one extra word, 16-byte granules).
+    @inline(__always)
+    var cost: Int {
+        Entry.cost(keyLength: keyCount, valueLength: valueCount)
+    }
+
+    @inline(__always)
+    static func cost(keyLength: Int, valueLength: Int) -> Int {
+        let request = 16 + MemoryLayout<EntryHeader>.stride + keyLength + valueLength
+        return (request + 8 + 15) & ~15
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

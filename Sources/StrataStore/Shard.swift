@@ -1,0 +1,408 @@
+import NIOConcurrencyHelpers
+import Synchronization
+
+/// Counters of one shard; ``Keyspace/statistics()`` adds them up.
+public struct TierStatistics: Sendable, Equatable {
+    public var keys = 0
+    public var bytes = 0
+    public var hits = 0
+    public var misses = 0
+    public var promotions = 0
+    public var demotions = 0
+    public var evictions = 0
+
+    public init() {}
+
+    static func + (a: TierStatistics, b: TierStatistics) -> TierStatistics {
+        var r = a
+        r.keys += b.keys; r.bytes += b.bytes; r.hits += b.hits; r.misses += b.misses
+        r.promotions += b.promotions; r.demotions += b.demotions; r.evictions += b.evictions
+        return r
+    }
+}
+
+public struct ShardStatistics: Sendable, Equatable {
+    public var l1 = TierStatistics()
+    public var l2 = TierStatistics()
+    public var keyspaceHits = 0
+    public var keyspaceMisses = 0
+    public var expiredKeys = 0
+    public var evictedKeys = 0
+    public var volatileKeys = 0
+    public var bytes = 0
+
+    public init() {}
+
+    static func + (a: ShardStatistics, b: ShardStatistics) -> ShardStatistics {
+        var r = a
+        r.l1 = a.l1 + b.l1; r.l2 = a.l2 + b.l2
+        r.keyspaceHits += b.keyspaceHits; r.keyspaceMisses += b.keyspaceMisses
+        r.expiredKeys += b.expiredKeys; r.evictedKeys += b.evictedKeys
+        r.volatileKeys += b.volatileKeys; r.bytes += b.bytes
+        return r
+    }
+}
+
+/// How a lookup counts towards statistics and recency.
+public enum Access: Sendable {
+    /// A read: counts a keyspace hit or miss and refreshes the key's recency (may promote it).
+    case read
+    /// A read that must not change recency or statistics (TTL, TYPE, EXISTS, OBJECT, SCAN).
+    case peek
+    /// A write to an existing key: refreshes recency, counts nothing.
+    case write
+}
+
+/// Marks a client's transaction as failed when a key it WATCHes changes.
+public final class WatchToken: Sendable {
+    private let dirtyFlag = Atomic<Bool>(false)
+    public init() {}
+    public var isDirty: Bool { dirtyFlag.load(ordering: .acquiring) }
+    public func markDirty() { dirtyFlag.store(true, ordering: .releasing) }
+}
+
+struct WatchKey: Hashable {
+    var database: Int
+    var key: [UInt8]
+}
+
+/// One slice of the keyspace, chosen by the key's hash, with its own lock.
+///
+/// `@unchecked Sendable`: every mutable property is guarded by ``lock``. Callers take it through
+/// ``Keyspace`` (one shard for a single-key command, several in index order for multi-key commands,
+/// all of them for EXEC), and every method here assumes it is held.
+public final class Shard: @unchecked Sendable {
+    /// Guards all of this shard's state. A pthread mutex: critical sections are a hash lookup or two.
+    public let lock = NIOLock()
+    public let index: Int
+    var tables: [HashTable]
+    var l1 = TierList()
+    var l2 = TierList()
+    /// Keys with a TTL, for active expiry and the volatile-* policies.
+    var volatile: [Entry] = []
+    var statistics = ShardStatistics()
+    var watchers: [WatchKey: [WatchToken]] = [:]
+    /// Bytes this shard last reported to the keyspace's global counter.
+    private var reportedBytes = 0
+    private var generator: SplitMix64
+    unowned let keyspace: Keyspace
+
+    init(index: Int, databases: Int, keyspace: Keyspace, seed: UInt64) {
+        self.index = index
+        self.tables = Array(repeating: HashTable(), count: databases)
+        self.keyspace = keyspace
+        self.generator = SplitMix64(seed: seed &+ UInt64(index))
+    }
+
+    // MARK: - Lookups
+
+    /// The live entry for `key`, expiring it lazily if its time has passed.
+    @inline(__always)
+    public func find(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, access: Access) -> Entry? {
+        guard let entry = tables[database].find(key, hash: hash) else {
+            if case .read = access { recordMiss() }
+            return nil
+        }
+        let expireAt = entry.header.expireAt
+        if expireAt != 0 && now > expireAt {
+            expire(entry)
+            if case .read = access { recordMiss() }
+            return nil
+        }
+        switch access {
+        case .read:
+            statistics.keyspaceHits += 1
+            if entry.header.tier == .l1 { statistics.l1.hits += 1 } else { statistics.l1.misses += 1; statistics.l2.hits += 1 }
+            touch(entry, now: now)
+        case .write:
+            touch(entry, now: now)
+        case .peek:
+            break
+        }
+        return entry
+    }
+
+    @inline(__always)
+    private func recordMiss() {
+        statistics.keyspaceMisses += 1
+        statistics.l1.misses += 1
+        statistics.l2.misses += 1
+    }
+
+    /// Refreshes recency: an L2 entry is promoted to L1, an L1 entry moves to L1's front.
+    @inline(__always)
+    func touch(_ entry: Entry, now: Int64) {
+        entry.header.lastAccess = keyspace.clockSeconds(now)
+        if entry.header.frequency < 255 { entry.header.frequency += 1 }
+        if entry.header.tier == .l1 {
+            l1.moveToFront(entry)
+        } else {
+            l2.remove(entry)
+            entry.header.tier = .l1
+            l1.pushFront(entry)
+            statistics.l1.promotions += 1
+            demoteOverBudget()
+        }
+    }
+
+    private func demoteOverBudget() {
+        let l1Budget = keyspace.l1Budget
+        guard l1Budget > 0 else { return }
+        while l1.bytes > l1Budget, let victim = l1.tail {
+            l1.remove(victim)
+            victim.header.tier = .l2
+            l2.pushFront(victim)
+            statistics.l1.demotions += 1
+        }
+    }
+
+    // MARK: - Writes
+
+    /// Stores a new key (which must not exist) in L2.
+    @discardableResult
+    public func insert(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer,
+                       expireAt: Int64, now: Int64) -> Entry {
+        let entry = Entry.make(key: key, hash: hash, value: value, database: database, expireAt: expireAt,
+                               now: keyspace.clockSeconds(now))
+        tables[database].insert(entry)
+        l2.pushFront(entry)
+        if expireAt != 0 { addVolatile(entry) }
+        touchWatchers(database: database, key: key)
+        reportMemory()
+        return entry
+    }
+
+    /// Replaces an existing entry's value, keeping its TTL unless `expireAt` is given.
+    @discardableResult
+    public func replaceValue(_ old: Entry, with value: UnsafeRawBufferPointer, expireAt: Int64? = nil, now: Int64) -> Entry {
+        let new = old.withValue(value, now: keyspace.clockSeconds(now))
+        let database = Int(old.header.database)
+        tables[database].replace(old, with: new)
+        if old.header.tier == .l1 { l1.replace(old, with: new) } else { l2.replace(old, with: new) }
+        if old.header.volatileIndex >= 0 {
+            let slot = Int(old.header.volatileIndex)
+            volatile[slot] = new
+            new.header.volatileIndex = old.header.volatileIndex
+            old.header.volatileIndex = -1
+        }
+        if let expireAt { setExpire(new, at: expireAt) }
+        touch(new, now: now)
+        new.withKey { touchWatchers(database: database, key: $0) }
+        reportMemory()
+        return new
+    }
+
+    /// Sets or clears (0) an entry's absolute expiry.
+    public func setExpire(_ entry: Entry, at expireAt: Int64) {
+        entry.header.expireAt = expireAt
+        if expireAt == 0 {
+            removeVolatile(entry)
+        } else if entry.header.volatileIndex < 0 {
+            addVolatile(entry)
+        }
+        entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
+    }
+
+    /// Deletes an entry.
+    public func remove(_ entry: Entry) {
+        unlink(entry)
+        entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
+        reportMemory()
+    }
+
+    private func unlink(_ entry: Entry) {
+        tables[Int(entry.header.database)].remove(entry)
+        if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
+        removeVolatile(entry)
+    }
+
+    func expire(_ entry: Entry) {
+        statistics.expiredKeys += 1
+        remove(entry)
+    }
+
+    /// Removes every key of one database (or all of them), marking watchers of existing keys.
+    func flush(database: Int?) {
+        let targets = database.map { [$0] } ?? Array(tables.indices)
+        if !watchers.isEmpty {
+            for (watched, tokens) in watchers where targets.contains(watched.database) {
+                let exists = watched.key.withUnsafeBytes {
+                    tables[watched.database].find($0, hash: keyspace.hasher.hash($0)) != nil
+                }
+                if exists { tokens.forEach { $0.markDirty() } }
+            }
+        }
+        if database == nil || tables.count == 1 {
+            for i in tables.indices { tables[i].removeAll() }
+            l1.removeAll()
+            l2.removeAll()
+            volatile.removeAll()
+        } else {
+            for target in targets {
+                var doomed: [Entry] = []
+                doomed.reserveCapacity(tables[target].count)
+                tables[target].forEach { doomed.append($0) }
+                for entry in doomed {
+                    if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
+                    removeVolatile(entry)
+                }
+                tables[target].removeAll()
+            }
+        }
+        reportMemory()
+    }
+
+    private func addVolatile(_ entry: Entry) {
+        entry.header.volatileIndex = Int32(volatile.count)
+        volatile.append(entry)
+    }
+
+    private func removeVolatile(_ entry: Entry) {
+        let slot = Int(entry.header.volatileIndex)
+        guard slot >= 0 else { return }
+        let last = volatile.removeLast()
+        if slot < volatile.count {
+            volatile[slot] = last
+            last.header.volatileIndex = Int32(slot)
+        }
+        entry.header.volatileIndex = -1
+    }
+
+    // MARK: - Memory
+
+    /// Bytes this shard holds: entries plus bucket arrays plus the volatile index.
+    var usedBytes: Int {
+        var total = l1.bytes + l2.bytes + volatile.capacity * 8
+        for table in tables { total += table.memoryCost }
+        return total
+    }
+
+    /// Pushes this shard's change in size to the keyspace's global counter.
+    func reportMemory() {
+        let now = usedBytes
+        if now != reportedBytes {
+            keyspace.adjustUsedMemory(by: now - reportedBytes)
+            reportedBytes = now
+        }
+    }
+
+    // MARK: - Eviction and expiry
+
+    /// Evicts one key chosen by `policy`; returns the bytes freed, or nil if nothing qualifies.
+    func evictOne(policy: EvictionPolicy, now: Int64) -> Entry? {
+        let victim: Entry?
+        switch policy {
+        case .noeviction:
+            victim = nil
+        case .allkeysLRU:
+            victim = l2.tail ?? l1.tail
+        case .allkeysRandom:
+            victim = randomEntry()
+        case .volatileRandom:
+            victim = volatile.isEmpty ? nil : volatile[Int(generator.next() % UInt64(volatile.count))]
+        case .volatileLRU, .volatileTTL:
+            guard !volatile.isEmpty else { return nil }
+            var best: Entry?
+            for _ in 0..<min(5, volatile.count) {
+                let candidate = volatile[Int(generator.next() % UInt64(volatile.count))]
+                guard let current = best else { best = candidate; continue }
+                if policy == .volatileTTL {
+                    if candidate.header.expireAt < current.header.expireAt { best = candidate }
+                } else if (candidate.header.tier.rawValue, UInt32.max - candidate.header.lastAccess)
+                            > (current.header.tier.rawValue, UInt32.max - current.header.lastAccess) {
+                    // Prefer warm (L2) entries, then the least recently used.
+                    best = candidate
+                }
+            }
+            victim = best
+        }
+        guard let victim else { return nil }
+        if victim.header.tier == .l1 { statistics.l1.evictions += 1 } else { statistics.l2.evictions += 1 }
+        statistics.evictedKeys += 1
+        remove(victim)
+        return victim
+    }
+
+    /// A uniformly random entry of any database in this shard.
+    func randomEntry(database: Int? = nil) -> Entry? {
+        if let database { return tables[database].randomEntry(using: &generator) }
+        let total = tables.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return nil }
+        var pick = Int(generator.next() % UInt64(total))
+        for table in tables {
+            if pick < table.count { return table.randomEntry(using: &generator) }
+            pick -= table.count
+        }
+        return nil
+    }
+
+    /// Samples up to `samples` keys with a TTL and deletes the expired ones; returns (sampled, expired).
+    func expireSample(now: Int64, samples: Int) -> (Int, Int) {
+        var sampled = 0, expired = 0
+        while sampled < samples && !volatile.isEmpty {
+            let entry = volatile[Int(generator.next() % UInt64(volatile.count))]
+            sampled += 1
+            if now > entry.header.expireAt {
+                expire(entry)
+                expired += 1
+            }
+        }
+        return (sampled, expired)
+    }
+
+    // MARK: - WATCH
+
+    func watch(database: Int, key: [UInt8], token: WatchToken) {
+        watchers[WatchKey(database: database, key: key), default: []].append(token)
+    }
+
+    func unwatch(database: Int, key: [UInt8], token: WatchToken) {
+        let watchKey = WatchKey(database: database, key: key)
+        guard var tokens = watchers[watchKey] else { return }
+        tokens.removeAll { $0 === token }
+        watchers[watchKey] = tokens.isEmpty ? nil : tokens
+    }
+
+    @inline(__always)
+    func touchWatchers(database: Int, key: UnsafeRawBufferPointer) {
+        guard !watchers.isEmpty else { return }
+        if let tokens = watchers[WatchKey(database: database, key: Array(key))] {
+            tokens.forEach { $0.markDirty() }
+        }
+    }
+
+    /// A fresh statistics snapshot including current sizes.
+    func snapshot() -> ShardStatistics {
+        var s = statistics
+        s.l1.keys = l1.count
+        s.l1.bytes = l1.bytes
+        s.l2.keys = l2.count
+        s.l2.bytes = l2.bytes
+        s.volatileKeys = volatile.count
+        s.bytes = usedBytes
+        return s
+    }
+
+    func resetStatistics() {
+        statistics = ShardStatistics()
+    }
+
+    /// Resets counters; the caller holds the lock (CONFIG RESETSTAT inside EXEC).
+    public func resetStatisticsLocked() { resetStatistics() }
+
+    /// Keys in one database of this shard; the caller holds the lock.
+    public func keyCount(database: Int) -> Int { tables[database].count }
+}
+
+/// A small, fast pseudo-random generator for sampling (not for anything secret).
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

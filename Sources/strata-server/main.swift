@@ -1,0 +1,99 @@
+import ArgumentParser
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCommands
+import StrataConfig
+import StrataServer
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct StrataServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata-server",
+        abstract: "A Redis-protocol-compatible tiered cache server.",
+        discussion: """
+            Usage follows redis-server: an optional configuration file of `directive value` lines, then \
+            any directive as `--directive value` (later settings win). Example:
+              strata-server --port 6380 --maxmemory 1gb --maxmemory-policy allkeys-lru
+            Directives: \(Configuration.directives.map(\.name).joined(separator: ", ")).
+            See docs/configuration.md.
+            """,
+        version: strataVersion)
+
+    @Argument(parsing: .allUnrecognized, help: "[config-file] [--directive value ...]")
+    var arguments: [String] = []
+
+    func run() async throws {
+        let configuration: Configuration
+        do {
+            configuration = try ConfigurationLoader.load(arguments: arguments)
+        } catch {
+            fail("bad configuration: \(error)")
+        }
+        if mkdir(configuration.dir, 0o755) != 0 && errno != EEXIST {
+            fail("cannot create directory '\(configuration.dir)': \(String(cString: strerror(errno)))")
+        }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = configuration.logLevel.swiftLogLevel
+            return handler
+        }
+        let logger = Logger(label: "strata")
+
+        let threads = configuration.ioThreads > 0 ? configuration.ioThreads : System.coreCount
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let context = ServerContext(configuration: configuration)
+        let server = StrataServer(context: context, group: eventLoops, logger: logger)
+        let cron = CronService(context: context)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: cron),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        context.hooks.shutdown = {
+            Task { await group.triggerGracefulShutdown() }
+        }
+        logger.notice("Strata \(strataVersion) starting", metadata: ["pid": .string(String(getpid())), "threads": .string(String(threads))])
+        do {
+            try await group.run()
+        } catch let error as StartupError {
+            try? await eventLoops.shutdownGracefully()
+            fail(error.description)
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            fail("\(error)")
+        }
+        try await eventLoops.shutdownGracefully()
+    }
+
+    private func fail(_ message: String) -> Never {
+        let line = "strata-server: \(message)\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        Glibc.exit(1)
+    }
+}
+
+extension Configuration.LogLevel {
+    var swiftLogLevel: Logger.Level {
+        switch self {
+        case .debug: return .debug
+        case .verbose: return .info
+        case .notice: return .notice
+        case .warning: return .warning
+        case .nothing: return .critical
+        }
+    }
+}
