@@ -86,6 +86,11 @@ public struct CommandContext {
     public mutating func error(_ message: StaticString) { reply.error(message) }
     public mutating func error(_ message: String) { reply.error(message) }
 
+    /// An error quoting client bytes exactly: `prefix`, the bytes, `suffix`.
+    public mutating func error(_ prefix: String, quoting bytes: [UInt8], _ suffix: String = "") {
+        reply.error(bytes: Array(prefix.utf8) + bytes + Array(suffix.utf8))
+    }
+
     public mutating func syntaxError() { reply.error("ERR syntax error") }
     public mutating func notInteger() { reply.error("ERR value is not an integer or out of range") }
     public mutating func notFloat() { reply.error("ERR value is not a valid float") }

@@ -16,7 +16,8 @@ public enum CommandDispatcher {
             guard let sub = subcommand(of: spec, &context) else {
                 if spec.acceptsArgumentCount(context.arguments.count) {
                     let parent = spec.name.uppercased()
-                    reject(&context, "ERR unknown subcommand '\(context.arguments.string(1).prefix(128))'. Try \(parent) HELP.")
+                    reject(&context, bytes: Array("ERR unknown subcommand '".utf8) + context.arguments.bytes(1).prefix(128)
+                                                 + Array("'. Try \(parent) HELP.".utf8))
                 } else {
                     reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
                 }
@@ -73,23 +74,27 @@ public enum CommandDispatcher {
 
     /// Replies with an error and, inside MULTI, dooms the transaction.
     private static func reject(_ context: inout CommandContext, _ message: String) {
-        if context.client.transaction != nil { context.client.transactionFailed = true }
-        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
-        context.reply.error(message)
+        reject(&context, bytes: Array(message.utf8))
     }
 
+    private static func reject(_ context: inout CommandContext, bytes message: [UInt8]) {
+        if context.client.transaction != nil { context.client.transactionFailed = true }
+        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        context.reply.error(bytes: message)
+    }
+
+    /// Redis's text: the name (128 bytes at most), then quoted arguments while under 128 bytes.
     private static func unknownCommand(_ context: inout CommandContext) {
-        var message = "ERR unknown command '\(String(context.arguments.string(0).prefix(128)))', with args beginning with: "
-        var argumentsText = ""
+        var message = Array("ERR unknown command '".utf8) + context.arguments.bytes(0).prefix(128)
+        message += Array("', with args beginning with: ".utf8)
+        var quoted: [UInt8] = []
         var i = 1
-        while i < context.arguments.count && argumentsText.utf8.count < 128 {
-            let room = 128 - argumentsText.utf8.count
-            let argument = context.arguments.string(i)
-            argumentsText += "'\(String(decoding: argument.utf8.prefix(room), as: UTF8.self))' "
+        while i < context.arguments.count && quoted.count < 128 {
+            let room = 128 - quoted.count
+            quoted += [UInt8(ascii: "'")] + context.arguments.bytes(i).prefix(room) + Array("' ".utf8)
             i += 1
         }
-        message += argumentsText
-        reject(&context, message)
+        reject(&context, bytes: message + quoted)
     }
 }
 

@@ -26,7 +26,7 @@ enum CommandIntrospection {
             if let spec = find(c.arguments.string(i), in: c.server.commands) {
                 writeInfo(spec, &c.reply)
             } else {
-                c.reply.nullArray()
+                c.reply.null()
             }
         }
     }

@@ -100,7 +100,7 @@ enum ConnectionCommands {
                 name = candidate
                 j += 1
             } else {
-                c.error("ERR Syntax error in HELLO option '\(c.arguments.string(j))'")
+                c.error("ERR Syntax error in HELLO option '", quoting: c.arguments.bytes(j), "'")
                 return
             }
             j += 1
@@ -165,7 +165,7 @@ enum ConnectionCommands {
             c.client.shared.withLockedValue { if isName { $0.libraryName = value } else { $0.libraryVersion = value } }
             c.reply.ok()
         } else {
-            c.error("ERR Unrecognized option '\(c.arguments.string(2))'")
+            c.error("ERR Unrecognized option '", quoting: c.arguments.bytes(2), "'")
         }
     }
 

@@ -230,7 +230,7 @@ enum KeyCommands {
     }
 
     private static func flushOptionValid(_ c: inout CommandContext) -> Bool {
-        if c.arguments.count == 2 && !c.arguments.matches(1, "SYNC") && !c.arguments.matches(1, "ASYNC") {
+        if c.arguments.count > 2 || (c.arguments.count == 2 && !c.arguments.matches(1, "SYNC") && !c.arguments.matches(1, "ASYNC")) {
             c.syntaxError()
             return false
         }
@@ -251,7 +251,7 @@ enum KeyCommands {
             else if c.arguments.matches(j, "XX") { xx = true }
             else if c.arguments.matches(j, "GT") { gt = true }
             else if c.arguments.matches(j, "LT") { lt = true }
-            else { c.error("ERR Unsupported option \(c.arguments.string(j))"); return }
+            else { c.error("ERR Unsupported option ", quoting: c.arguments.bytes(j)); return }
         }
         if nx && (xx || gt || lt) {
             c.error("ERR NX and XX, GT or LT options at the same time are not compatible")

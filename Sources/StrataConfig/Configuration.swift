@@ -65,24 +65,31 @@ public struct Directive: Sendable {
         let normalized: String
         switch kind {
         case .integer(let range):
-            guard let n = Int(value), range.contains(n) else {
-                throw ConfigurationError(directive: name, reason: "expected an integer in \(range.lowerBound)…\(range.upperBound), got '\(value)'")
+            // Redis's CONFIG SET wording, so that clients see the same errors.
+            guard let n = Int(value) else {
+                throw ConfigurationError(directive: name, reason: "argument couldn't be parsed into an integer")
+            }
+            guard range.contains(n) else {
+                throw ConfigurationError(directive: name, reason: "argument must be between \(range.lowerBound) and \(range.upperBound) inclusive")
             }
             normalized = String(n)
         case .memory(let range):
-            guard let n = MemoryUnits.parse(value), range.contains(n) else {
-                throw ConfigurationError(directive: name, reason: "expected a size such as 64mb or 1gb (\(range.lowerBound)…\(range.upperBound) bytes), got '\(value)'")
+            guard let n = MemoryUnits.parse(value) else {
+                throw ConfigurationError(directive: name, reason: "argument must be a memory value")
+            }
+            guard range.contains(n) else {
+                throw ConfigurationError(directive: name, reason: "argument must be between \(range.lowerBound) and \(range.upperBound) inclusive")
             }
             normalized = String(n)
         case .boolean:
             switch value.lowercased() {
             case "yes": normalized = "yes"
             case "no": normalized = "no"
-            default: throw ConfigurationError(directive: name, reason: "expected yes or no, got '\(value)'")
+            default: throw ConfigurationError(directive: name, reason: "argument must be 'yes' or 'no'")
             }
         case .choice(let options):
             guard options.contains(value.lowercased()) else {
-                throw ConfigurationError(directive: name, reason: "expected one of \(options.joined(separator: ", ")), got '\(value)'")
+                throw ConfigurationError(directive: name, reason: "argument(s) must be one of the following: \(options.joined(separator: ", "))")
             }
             normalized = value.lowercased()
         case .string, .list:

@@ -46,7 +46,8 @@ public enum ConfigurationLoader {
             }
             let name = String(word.dropFirst(2))
             var values: [String] = []
-            while let next = rest.first, !(next.hasPrefix("--") && next.count > 2 && Configuration.directive(named: String(next.dropFirst(2))) != nil) {
+            // As redis-server: every `--word` starts a new directive.
+            while let next = rest.first, !(next.hasPrefix("--") && next.count > 2) {
                 values.append(next)
                 rest = rest.dropFirst()
             }

@@ -37,9 +37,17 @@ public struct RESPReplyWriter {
 
     /// An error reply; `message` starts with its code (`ERR …`, `WRONGTYPE …`).
     public mutating func error(_ message: String) {
+        error(bytes: Array(message.utf8))
+    }
+
+    /// An error reply from raw bytes (messages quoting client input keep its exact bytes).
+    /// As Redis does, CR and LF are trimmed from the ends and replaced by spaces inside, since
+    /// they would break the protocol.
+    public mutating func error(bytes message: [UInt8]) {
+        var end = message.count
+        while end > 0 && (message[end - 1] == 0x0D || message[end - 1] == 0x0A) { end -= 1 }
         buffer.writeInteger(UInt8(ascii: "-"))
-        // A newline inside an error would break the protocol; Redis replaces them with spaces.
-        for byte in message.utf8 {
+        for byte in message[..<end] {
             buffer.writeInteger(byte == 0x0D || byte == 0x0A ? UInt8(ascii: " ") : byte)
         }
         crlf()

@@ -20,6 +20,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var session: ClientSession?
     private var closing = false
     private var paused = false
+    /// Replies were written without a flush (the batch outgrew the high-water mark).
+    private var unflushed = false
     private let queryBufferLimit: Int
     /// Write replies out early when a batch produces more than this, to bound the output buffer.
     private static let outputHighWater = 256 * 1024
@@ -162,14 +164,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.commandContext = nil
         if commandContext.reply.buffer.readableBytes > 0 {
             write(context: context, &commandContext.reply.buffer, flush: true)
+        } else if unflushed {
+            context.flush()
         }
+        unflushed = false
         self.commandContext = commandContext
     }
 
     private func write(context: ChannelHandlerContext, _ buffer: inout ByteBuffer, flush: Bool) {
         server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
         context.write(wrapOutboundOut(buffer), promise: nil)
-        if flush { context.flush() }
+        if flush { context.flush() } else { unflushed = true }
         // Usually the write has completed and released the buffer, so this reuses its memory.
         buffer.clear()
     }
