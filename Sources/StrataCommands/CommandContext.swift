@@ -12,8 +12,11 @@ public struct CommandContext {
     public var now: Int64
     /// Set during EXEC: every shard lock is already held.
     public var allShardsLocked = false
-    /// The command's name as the table has it (for error messages).
-    public var commandName: String = ""
+    /// The command being run (for error messages that name it).
+    public var command: CommandSpec?
+
+    /// The command's name as the table has it (`get`, `client|setname`).
+    public var commandName: String { command?.name ?? "" }
 
     public init(server: ServerContext, client: ClientSession, arguments: CommandArguments,
                 reply: RESPReplyWriter, now: Int64) {

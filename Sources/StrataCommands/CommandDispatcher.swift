@@ -25,7 +25,7 @@ public enum CommandDispatcher {
             }
             spec = sub
         }
-        context.commandName = spec.name
+        context.command = spec
         guard spec.acceptsArgumentCount(context.arguments.count) else {
             reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
             return
@@ -56,7 +56,7 @@ public enum CommandDispatcher {
     /// Calls a command that passed every check (EXEC replays its queue through this).
     @inline(__always)
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
-        context.commandName = spec.name
+        context.command = spec
         spec.handler?(&context)
         if spec.flags.contains(.write) && !context.allShardsLocked && context.server.keyspace.maxMemory > 0 {
             context.server.keyspace.evictIfNeeded(now: context.now)

@@ -43,7 +43,10 @@ public struct CommandFlags: OptionSet, Sendable {
 public typealias CommandHandler = @Sendable (inout CommandContext) -> Void
 
 /// One row of the command table: everything the dispatcher and COMMAND INFO/DOCS need.
-public struct CommandSpec: Sendable {
+///
+/// A class, so that handing a command around on the hot path costs one reference count, not
+/// one per string field.
+public final class CommandSpec: Sendable {
     /// Lower-case name; `parent|sub` for subcommands.
     public let name: String
     /// Redis's convention: N means exactly N arguments (the name included), -N at least N.

@@ -6,11 +6,16 @@ enum KeyCommands {
     static func del(_ c: inout CommandContext) {
         let count = c.arguments.count - 1
         let hashes = (1...count).map { c.hash($0) }
+        let db = c.database, now = c.now, arguments = c.arguments, keyspace = c.keyspace
         let removed = c.withShards(for: hashes) { () -> Int in
             var removed = 0
             for i in 1...count {
-                if let entry = c.find(i, hash: hashes[i - 1], access: .write) {
-                    c.keyspace.shard(for: hashes[i - 1]).remove(entry)
+                let shard = keyspace.shard(for: hashes[i - 1])
+                let entry = arguments.withBytes(i) {
+                    shard.find(database: db, key: $0, hash: hashes[i - 1], now: now, access: .write)
+                }
+                if let entry {
+                    shard.remove(entry)
                     removed += 1
                 }
             }

@@ -92,8 +92,10 @@ struct ExpiryOptions {
 
 enum StringCommands {
     static func get(_ c: inout CommandContext) {
+        // Closures here capture locals, never `c`: capturing the context would copy it.
+        let db = c.database, now = c.now
         let entry = c.withKey(1) { shard, key, hash in
-            shard.find(database: c.database, key: key, hash: hash, now: c.now, access: .read)
+            shard.find(database: db, key: key, hash: hash, now: now, access: .read)
         }
         c.bulk(entry)
     }
@@ -203,9 +205,14 @@ enum StringCommands {
     static func mget(_ c: inout CommandContext) {
         let count = c.arguments.count - 1
         let hashes = (1...count).map { c.hash($0) }
+        let db = c.database, now = c.now, arguments = c.arguments, keyspace = c.keyspace
         // All shards at once, so that MGET never sees half of a concurrent MSET.
         let entries: [Entry?] = c.withShards(for: hashes) {
-            (1...count).map { c.find($0, hash: hashes[$0 - 1], access: .read) }
+            (1...count).map { i in
+                arguments.withBytes(i) {
+                    keyspace.shard(for: hashes[i - 1]).find(database: db, key: $0, hash: hashes[i - 1], now: now, access: .read)
+                }
+            }
         }
         c.reply.arrayHeader(count)
         for entry in entries { c.bulk(entry) }
