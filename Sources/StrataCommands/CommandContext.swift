@@ -14,6 +14,12 @@ public struct CommandContext {
     public var allShardsLocked = false
     /// The command being run (for error messages that name it).
     public var command: CommandSpec?
+    /// The connection's event loop, for commands that finish later.
+    public var eventLoop: (any EventLoop)?
+    /// Set by a command whose reply is not ready yet (a read from another node or from disk):
+    /// the connection writes it in its place in the reply stream once it completes, holding back
+    /// the replies of later commands until then. The future's buffer is a complete RESP reply.
+    public var deferredReply: EventLoopFuture<ByteBuffer>?
 
     /// The command's name as the table has it (`get`, `client|setname`).
     public var commandName: String { command?.name ?? "" }

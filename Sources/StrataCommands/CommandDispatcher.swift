@@ -41,6 +41,9 @@ public enum CommandDispatcher {
                 return
             }
         }
+        if let router = server.router, router.route(spec, &context) == .handled {
+            return
+        }
         if client.transaction != nil && !spec.flags.contains(.noQueue) {
             if spec.flags.contains(.noMulti) {
                 reject(&context, "ERR Command not allowed inside a transaction")
@@ -96,6 +99,19 @@ public enum CommandDispatcher {
         }
         reject(&context, bytes: message + quoted)
     }
+}
+
+/// Decides where a command runs when Strata is one node of several (see the cluster module).
+public protocol CommandRouter: AnyObject, Sendable {
+    /// Called after the arity and authentication checks, before MULTI queueing and execution.
+    /// Return `.handled` after writing a reply (e.g. `-MOVED`) or setting `deferredReply`
+    /// (a forwarded command); `.local` to run the command here.
+    func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision
+}
+
+public enum RouteDecision: Sendable {
+    case local
+    case handled
 }
 
 extension CommandDispatcher {

@@ -78,8 +78,12 @@ public final class ServerContext: Sendable {
     private let passwordRequired: Synchronization.Atomic<Bool>
     private let hooksBox: NIOLockedValueBox<ServerHooks>
     public let listeningPort: Synchronization.Atomic<Int>
+    /// Where commands run in a multi-node setup; nil for a standalone node. Fixed at creation.
+    public let router: (any CommandRouter)?
 
-    public init(configuration: Configuration, keyspace: Keyspace? = nil, now: Int64 = WallClock.milliseconds()) {
+    public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
+                now: Int64 = WallClock.milliseconds()) {
+        self.router = router
         self.keyspace = keyspace ?? Keyspace(databases: configuration.databases, now: now)
         self.configurationBox = NIOLockedValueBox(configuration)
         self.passwordRequired = Synchronization.Atomic(!configuration.requirePass.isEmpty)

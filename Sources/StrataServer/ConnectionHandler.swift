@@ -22,6 +22,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var paused = false
     /// Replies were written without a flush (the batch outgrew the high-water mark).
     private var unflushed = false
+    /// Replies waiting behind a deferred one, in order. Empty in the common case, where every
+    /// reply is ready when its command returns and goes straight to the reply buffer.
+    private var queue: [Segment] = []
+    private var closeWhenDrained = false
+
+    private enum Segment {
+        case ready(ByteBuffer)
+        case pending(id: Int)
+        case completed(id: Int, ByteBuffer)
+    }
+    private var nextPendingID = 0
     private let queryBufferLimit: Int
     /// Write replies out early when a batch produces more than this, to bound the output buffer.
     private static let outputHighWater = 256 * 1024
@@ -54,9 +65,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         server.clients.add(session)
         self.session = session
-        self.commandContext = CommandContext(
+        var commandContext = CommandContext(
             server: server, client: session, arguments: CommandArguments(buffer: ByteBuffer(), spans: []),
             reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 4096)), now: now)
+        commandContext.eventLoop = context.eventLoop
+        self.commandContext = commandContext
         context.fireChannelActive()
     }
 
@@ -117,9 +130,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             // Drop the references so that neither the parser's spans nor the input are shared.
             commandContext.arguments = CommandArguments(buffer: emptyBuffer, spans: [])
+            if let deferred = commandContext.deferredReply {
+                commandContext.deferredReply = nil
+                enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
+            }
             processed += 1
             if session.closeAfterReply { closing = true }
-            if commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
+            if queue.isEmpty && commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
                 write(context: context, &commandContext.reply.buffer, flush: false)
             }
         }
@@ -131,8 +148,68 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.commandContext = commandContext
         if closing {
             flushReplies(context: context)
-            context.close(promise: nil)
+            if queue.isEmpty { context.close(promise: nil) } else { closeWhenDrained = true }
         }
+    }
+
+    /// Puts the replies so far and a placeholder for `deferred` in the queue.
+    private func enqueueDeferred(_ deferred: EventLoopFuture<ByteBuffer>, context: ChannelHandlerContext, _ reply: inout ByteBuffer) {
+        if reply.readableBytes > 0 {
+            queue.append(.ready(reply))
+            reply = context.channel.allocator.buffer(capacity: 4096)
+        }
+        let id = nextPendingID
+        nextPendingID += 1
+        queue.append(.pending(id: id))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deferred.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            var buffer: ByteBuffer
+            switch result {
+            case .success(let reply): buffer = reply
+            case .failure(let error):
+                buffer = context.channel.allocator.buffer(capacity: 64)
+                var writer = RESPReplyWriter(buffer: buffer)
+                writer.error("ERR \(error)")
+                buffer = writer.buffer
+            }
+            handler.complete(id: id, buffer, context: context)
+        }
+    }
+
+    private func complete(id: Int, _ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard let index = queue.firstIndex(where: { if case .pending(let p) = $0 { return p == id }; return false }) else { return }
+        queue[index] = .completed(id: id, buffer)
+        drainQueue(context: context)
+    }
+
+    /// Writes the ready prefix of the queue; once it is empty, later replies go direct again.
+    private func drainQueue(context: ChannelHandlerContext) {
+        var wrote = false
+        while let first = queue.first {
+            switch first {
+            case .ready(let buffer), .completed(_, let buffer):
+                server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                queue.removeFirst()
+                wrote = true
+            case .pending:
+                if wrote { context.flush() }
+                return
+            }
+        }
+        // The queue is empty: replies produced while waiting follow.
+        if var commandContext, commandContext.reply.buffer.readableBytes > 0 {
+            self.commandContext = nil
+            let buffer = commandContext.reply.buffer
+            server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            commandContext.reply.buffer.clear()
+            self.commandContext = commandContext
+            wrote = true
+        }
+        if wrote { context.flush() }
+        if closeWhenDrained { context.close(promise: nil) }
     }
 
     @inline(__always)
@@ -161,6 +238,17 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func flushReplies(context: ChannelHandlerContext) {
         guard var commandContext else { return }
+        // Behind a deferred reply, replies wait their turn in the queue.
+        if !queue.isEmpty {
+            if commandContext.reply.buffer.readableBytes > 0 {
+                self.commandContext = nil
+                queue.append(.ready(commandContext.reply.buffer))
+                commandContext.reply.buffer = context.channel.allocator.buffer(capacity: 4096)
+                self.commandContext = commandContext
+            }
+            drainQueue(context: context)
+            return
+        }
         self.commandContext = nil
         if commandContext.reply.buffer.readableBytes > 0 {
             write(context: context, &commandContext.reply.buffer, flush: true)
