@@ -11,8 +11,9 @@ enum KeyCommands {
             var removed = 0
             for i in 1...count {
                 let shard = keyspace.shard(for: hashes[i - 1])
+                // A deletion is not an access: it must not promote the key on its way out.
                 let entry = arguments.withBytes(i) {
-                    shard.find(database: db, key: $0, hash: hashes[i - 1], now: now, access: .write)
+                    shard.find(database: db, key: $0, hash: hashes[i - 1], now: now, access: .peek)
                 }
                 if let entry {
                     shard.remove(entry)
