@@ -37,6 +37,20 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Multi-node: hash slots on a consistent-hashing ring, forwarding (proxy) or -MOVED (redirect),
+        // health checks of the other nodes.
+        .target(
+            name: "StrataCluster",
+            dependencies: [
+                "StrataCommands", "StrataRESP", "StrataConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Networking: NIO bootstrap, per-connection handler, services.
         .target(
             name: "StrataServer",
@@ -51,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "strata-server",
             dependencies: [
-                "StrataServer", "StrataConfig",
+                "StrataServer", "StrataCluster", "StrataConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,6 +77,11 @@ let package = Package(
         ),
         .testTarget(name: "StrataStoreTests", dependencies: ["StrataStore"]),
         .testTarget(name: "StrataConfigTests", dependencies: ["StrataConfig"]),
+        .testTarget(
+            name: "StrataClusterTests",
+            dependencies: ["StrataCluster", "StrataCommands", "StrataConfig", "StrataRESP",
+                           .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "StrataCommandsTests",
             dependencies: ["StrataCommands", "StrataRESP", "StrataStore", "StrataConfig",

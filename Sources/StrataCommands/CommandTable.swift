@@ -253,6 +253,27 @@ public enum CommandTable {
                         summary: "Extracts the key names from an arbitrary command.", syntax: "command [arg [arg ...]]",
                         handler: CommandIntrospection.getkeys),
         ], handler: CommandIntrospection.all),
+        CommandSpec("cluster", arity: -2, flags: [], group: "cluster", since: "3.0.0",
+                    summary: "A container for Redis Cluster commands.", subcommands: [
+            CommandSpec("cluster|keyslot", arity: 3, flags: [.stale], group: "cluster", since: "3.0.0",
+                        complexity: "O(N) where N is the number of bytes in the key",
+                        summary: "Returns the hash slot for a key.", syntax: "key", handler: ClusterCommands.keyslot),
+            CommandSpec("cluster|info", arity: 2, flags: [.stale], group: "cluster", since: "3.0.0",
+                        summary: "Returns information about the state of a node.", handler: ClusterCommands.info),
+            CommandSpec("cluster|myid", arity: 2, flags: [.stale], group: "cluster", since: "3.0.0",
+                        summary: "Returns the ID of a node.", handler: ClusterCommands.myid),
+            CommandSpec("cluster|nodes", arity: 2, flags: [.stale], group: "cluster", since: "3.0.0",
+                        complexity: "O(N) where N is the total number of Cluster nodes",
+                        summary: "Returns the cluster configuration for a node.", handler: ClusterCommands.nodes),
+            CommandSpec("cluster|slots", arity: 2, flags: [.loading, .stale], group: "cluster", since: "3.0.0",
+                        complexity: "O(N) where N is the total number of Cluster nodes",
+                        summary: "Returns the mapping of cluster slots to nodes.", handler: ClusterCommands.slots),
+            CommandSpec("cluster|shards", arity: 2, flags: [.loading, .stale], group: "cluster", since: "7.0.0",
+                        complexity: "O(N) where N is the total number of cluster nodes",
+                        summary: "Returns the mapping of cluster slots to shards.", handler: ClusterCommands.shards),
+            CommandSpec("cluster|help", arity: 2, flags: [.loading, .stale], group: "cluster", since: "5.0.0",
+                        summary: "Returns helpful text about the different subcommands.", handler: ClusterCommands.help),
+        ], handler: nil),
     ]
 
     static let transactionCommands: [CommandSpec] = [

@@ -126,7 +126,7 @@ enum ConnectionCommands {
         c.reply.bulk("version"); c.reply.bulk(redisCompatibilityVersion)
         c.reply.bulk("proto"); c.reply.integer(c.client.protocolVersion.rawValue)
         c.reply.bulk("id"); c.reply.integer(c.client.id)
-        c.reply.bulk("mode"); c.reply.bulk("standalone")
+        c.reply.bulk("mode"); c.reply.bulk(c.server.clusterRedirects ? "cluster" : "standalone")
         c.reply.bulk("role"); c.reply.bulk("master")
         c.reply.bulk("modules"); c.reply.arrayHeader(0)
     }

@@ -126,7 +126,7 @@ enum ServerCommands {
 
     // MARK: - INFO
 
-    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "tiers", "keyspace"]
+    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "tiers", "cluster", "keyspace"]
 
     static func info(_ c: inout CommandContext) {
         var sections: [String] = []
@@ -193,7 +193,7 @@ enum ServerCommands {
             return lines("Server", [
                 ("redis_version", redisCompatibilityVersion), ("strata_version", strataVersion),
                 ("redis_git_sha1", "00000000"), ("redis_git_dirty", "0"), ("redis_build_id", "0"),
-                ("redis_mode", "standalone"), ("os", "Linux"), ("arch_bits", "64"),
+                ("redis_mode", server.clusterRedirects ? "cluster" : "standalone"), ("os", "Linux"), ("arch_bits", "64"),
                 ("multiplexing_api", "epoll"), ("process_id", String(getpid())), ("run_id", server.runID),
                 ("tcp_port", String(server.listeningPort.load(ordering: .relaxed))),
                 ("server_time_usec", String(WallClock.microseconds())),
@@ -267,6 +267,8 @@ enum ServerCommands {
             let l1Budget = configuration.maxMemory / 100 * configuration.l1Share
             fields += [("l1_budget_bytes", String(l1Budget)), ("memory_budget_bytes", String(configuration.maxMemory))]
             return lines("Tiers", fields)
+        case "cluster":
+            return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")])
         case "keyspace":
             let sizes = c.keyspace.databaseSizes(locked: locked)
             var fields: [(String, String)] = []

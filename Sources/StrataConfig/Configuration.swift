@@ -23,6 +23,16 @@ public struct Configuration: Sendable, Equatable {
     public var appendOnly = false
     /// Event loop threads; 0 means one per core.
     public var ioThreads = 0
+    /// Every node of the cluster, this one included; empty for a standalone node.
+    public var clusterNodes: [ClusterNodeAddress] = []
+    /// How a node treats a key it does not own: `proxy` (forward) or `redirect` (`-MOVED`).
+    public var clusterMode = "proxy"
+    /// `host:port` by which this node appears in `cluster-nodes`; empty: found by `bind`/`port`.
+    public var clusterAnnounce = ""
+    /// Milliseconds without a reply after which a peer is marked down.
+    public var clusterNodeTimeout = 2000
+    /// Virtual nodes per unit of weight on the ring.
+    public var clusterVirtualNodes = 1024
 
     public init() {}
 
@@ -52,6 +62,8 @@ public struct Directive: Sendable {
         case choice([String])
         case string
         case list
+        /// Free text checked by a parser that returns the reason it is invalid, or nil.
+        case validated(@Sendable (String) -> String?)
     }
 
     public let name: String
@@ -93,6 +105,9 @@ public struct Directive: Sendable {
             }
             normalized = value.lowercased()
         case .string, .list:
+            normalized = value
+        case .validated(let check):
+            if let reason = check(value) { throw ConfigurationError(directive: name, reason: reason) }
             normalized = value
         }
         set(&configuration, normalized)
@@ -140,6 +155,17 @@ extension Configuration {
                   get: { $0.appendOnly ? "yes" : "no" }, set: { $0.appendOnly = $1 == "yes" }),
         Directive(name: "io-threads", kind: .integer(0...128), mutable: false,
                   get: { String($0.ioThreads) }, set: { $0.ioThreads = Int($1)! }),
+        Directive(name: "cluster-nodes", kind: .validated({ ClusterNodeAddress.parseList($0).failure }), mutable: true,
+                  get: { $0.clusterNodes.map(\.description).joined(separator: ",") },
+                  set: { $0.clusterNodes = (try? ClusterNodeAddress.parseList($1).get()) ?? [] }),
+        Directive(name: "cluster-mode", kind: .choice(["proxy", "redirect"]), mutable: false,
+                  get: { $0.clusterMode }, set: { $0.clusterMode = $1 }),
+        Directive(name: "cluster-announce", kind: .validated({ $0.isEmpty ? nil : ClusterNodeAddress.parse($0).failure }),
+                  mutable: false, get: { $0.clusterAnnounce }, set: { $0.clusterAnnounce = $1 }),
+        Directive(name: "cluster-node-timeout", kind: .integer(10...3_600_000), mutable: true,
+                  get: { String($0.clusterNodeTimeout) }, set: { $0.clusterNodeTimeout = Int($1)! }),
+        Directive(name: "cluster-virtual-nodes", kind: .integer(1...16384), mutable: false,
+                  get: { String($0.clusterVirtualNodes) }, set: { $0.clusterVirtualNodes = Int($1)! }),
     ]
 
     public static func directive(named name: String) -> Directive? {

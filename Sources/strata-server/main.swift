@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import StrataCluster
 import StrataCommands
 import StrataConfig
 import StrataServer
@@ -52,15 +53,34 @@ struct StrataServerCommand: AsyncParsableCommand {
 
         let threads = configuration.ioThreads > 0 ? configuration.ioThreads : System.coreCount
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let context = ServerContext(configuration: configuration)
+        // Multi-node (docs/cluster.md): a router when `cluster-nodes` is set.
+        var router: ClusterRouter?
+        if !configuration.clusterNodes.isEmpty {
+            do { router = try ClusterRouter(configuration: configuration, group: eventLoops) } catch { fail("bad configuration: \(error)") }
+        }
+        let context = ServerContext(configuration: configuration, router: router)
         let server = StrataServer(context: context, group: eventLoops, logger: logger)
         let cron = CronService(context: context)
+        var clusterServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let router {
+            context.hooks.configurationChanged = { router.apply($0) }
+            router.attach(context, logger: logger)
+            let arguments = self.arguments
+            // SIGHUP rereads the configuration; a changed `cluster-nodes` moves the slots that change owner.
+            clusterServices.append(.init(service: ClusterService(router: router, logger: logger) {
+                let reread = try ConfigurationLoader.load(arguments: arguments)
+                context.updateConfiguration {
+                    $0.clusterNodes = reread.clusterNodes
+                    $0.clusterNodeTimeout = reread.clusterNodeTimeout
+                }
+            }))
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: cron),
-            ],
+            ] + clusterServices,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         context.hooks.shutdown = {

@@ -1,0 +1,461 @@
+import NIOConcurrencyHelpers
+import Logging
+import NIOCore
+import StrataCommands
+import StrataConfig
+import StrataRESP
+import Synchronization
+
+/// Membership, ring and health at one moment. Immutable: replaced as a whole on any change.
+final class ClusterView: Sendable {
+    let nodes: [ClusterNodeAddress]
+    let ids: [String]
+    let selfIndex: Int
+    let ring: HashRing
+    let live: [Bool]
+    /// The node serving each slot now (down nodes skipped).
+    let owners: [UInt16]
+    let epoch: Int
+
+    init(nodes: [ClusterNodeAddress], selfIndex: Int, ring: HashRing, live: [Bool], epoch: Int) {
+        self.nodes = nodes
+        self.ids = nodes.map { StableHash.nodeID($0.endpoint) }
+        self.selfIndex = selfIndex
+        self.ring = ring
+        self.live = live
+        self.owners = ring.slotOwners(live: live)
+        self.epoch = epoch
+    }
+
+    func with(live: [Bool], epoch: Int) -> ClusterView {
+        ClusterView(nodes: nodes, selfIndex: selfIndex, ring: ring, live: live, epoch: epoch)
+    }
+}
+
+/// Per-event-loop state: the cached view and the connections to peers. Touched only on its loop.
+final class LoopPool: @unchecked Sendable {
+    let loop: any EventLoop
+    var view: ClusterView
+    var version: Int
+    var links: [String: PeerLink] = [:]
+    /// Connections from other nodes (they announce themselves): never forwarded again, so two
+    /// nodes that briefly disagree about an owner cannot bounce a command between them.
+    var peerClients: Set<Int> = []
+
+    init(loop: any EventLoop, view: ClusterView, version: Int) {
+        (self.loop, self.view, self.version) = (loop, view, version)
+    }
+
+    func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount) -> PeerLink {
+        let key = resp3 ? node.endpoint + "#3" : node.endpoint
+        if let link = links[key] {
+            link.password = password
+            return link
+        }
+        let link = PeerLink(loop: loop, host: node.host, port: node.port, resp3: resp3, password: password, timeout: timeout)
+        links[key] = link
+        return link
+    }
+
+    /// Closes links to nodes no longer in the cluster.
+    func prune(keeping endpoints: Set<String>) {
+        for (key, link) in links where !endpoints.contains(link.endpoint) {
+            link.close()
+            links[key] = nil
+        }
+    }
+}
+
+/// Decides, for every command with keys, whether it runs here, is forwarded to the node that owns
+/// its keys (`proxy` mode), or is answered with `-MOVED` (`redirect` mode).
+///
+/// Multi-key commands whose keys live on several nodes are split by owner (MGET, MSET, DEL,
+/// UNLINK, EXISTS, TOUCH) and their replies merged in order; any other command whose keys span
+/// several slots gets Redis Cluster's `-CROSSSLOT`.
+public final class ClusterRouter: CommandRouter, ClusterIntrospection {
+    public enum Mode: String, Sendable {
+        case proxy, redirect
+    }
+
+    private struct Settings: Sendable {
+        var view: ClusterView
+        var password: String
+        var timeout: Int
+        var virtualNodes: Int
+        var lastPong: [String: Int64] = [:]
+    }
+
+    public let mode: Mode
+    private let settings: NIOLockedValueBox<Settings>
+    private let version = Atomic<Int>(0)
+    private let pools: [ObjectIdentifier: LoopPool]
+    private let handoff = NIOLockedValueBox<Handoff?>(nil)
+    private let logger = NIOLockedValueBox<Logger?>(nil)
+    /// The name a node gives its connections to other nodes.
+    static let peerName = "strata-cluster-peer"
+    /// Where health checks run.
+    let healthLoop: any EventLoop
+
+    /// - Throws: ``ConfigurationError`` when `cluster-nodes` does not name this node.
+    public init(configuration: Configuration, group: any EventLoopGroup) throws(ConfigurationError) {
+        guard let selfIndex = Self.findSelf(in: configuration.clusterNodes, configuration: configuration) else {
+            throw Self.notListed(configuration)
+        }
+        mode = Mode(rawValue: configuration.clusterMode) ?? .proxy
+        let nodes = configuration.clusterNodes
+        let view = ClusterView(nodes: nodes, selfIndex: selfIndex,
+                               ring: HashRing(nodes: nodes, virtualNodes: configuration.clusterVirtualNodes),
+                               live: Array(repeating: true, count: nodes.count), epoch: 1)
+        settings = NIOLockedValueBox(Settings(view: view, password: configuration.requirePass,
+                                              timeout: configuration.clusterNodeTimeout,
+                                              virtualNodes: configuration.clusterVirtualNodes))
+        var pools: [ObjectIdentifier: LoopPool] = [:]
+        var first: (any EventLoop)?
+        for loop in group.makeIterator() {
+            first = first ?? loop
+            pools[ObjectIdentifier(loop)] = LoopPool(loop: loop, view: view, version: 0)
+        }
+        self.pools = pools
+        self.healthLoop = first ?? group.next()
+    }
+
+    static func notListed(_ configuration: Configuration) -> ConfigurationError {
+        let me = configuration.clusterAnnounce.isEmpty
+            ? "bind \(configuration.bind.joined(separator: " ")) port \(configuration.port)"
+            : "cluster-announce \(configuration.clusterAnnounce)"
+        return ConfigurationError(directive: "cluster-nodes", reason: "this node (\(me)) is not in the list")
+    }
+
+    /// This node's index in `nodes`: the one `cluster-announce` names, else the one whose port is
+    /// `port` and whose host is one of the `bind` addresses (any host when bound to all).
+    public static func findSelf(in nodes: [ClusterNodeAddress], configuration: Configuration) -> Int? {
+        if !configuration.clusterAnnounce.isEmpty {
+            guard case .success(let me) = ClusterNodeAddress.parse(configuration.clusterAnnounce) else { return nil }
+            return nodes.firstIndex { $0.endpoint == me.endpoint }
+        }
+        let binds = configuration.bind.map { $0.hasPrefix("-") ? String($0.dropFirst()) : $0 }
+        let wildcard = binds.contains { $0 == "0.0.0.0" || $0 == "*" || $0 == "::" || $0 == "::*" }
+        return nodes.firstIndex { node in
+            node.port == configuration.port && (wildcard || binds.contains(node.host)
+                || (node.host == "localhost" && binds.contains("127.0.0.1")))
+        }
+    }
+
+    /// Enables handing keys over to their new owner when this node loses slots.
+    public func attach(_ server: ServerContext, logger: Logger) {
+        self.logger.withLockedValue { $0 = logger }
+        handoff.withLockedValue { $0 = Handoff(router: self, server: server, loop: healthLoop) }
+    }
+
+    func logHandoff(_ count: Int) {
+        logger.withLockedValue { $0 }?.notice("handed keys over to their new owners", metadata: ["keys": .string(String(count))])
+    }
+
+    /// The current view and the health loop's pool (for the handoff, which runs there).
+    func handoffView(on loop: any EventLoop) -> (ClusterView, LoopPool) {
+        let (view, pool) = currentView(loop)
+        return (view, pool!)
+    }
+
+    /// Whether `new` takes from this node a slot it served in `old`.
+    private static func losesSlots(_ old: ClusterView, _ new: ClusterView) -> Bool {
+        let me = old.nodes[old.selfIndex].endpoint
+        guard new.nodes[new.selfIndex].endpoint == me else { return true }
+        for slot in 0..<HashSlot.count where old.owners[slot] == UInt16(old.selfIndex) && new.owners[slot] != UInt16(new.selfIndex) {
+            return true
+        }
+        return false
+    }
+
+    private func viewChanged(_ old: ClusterView, _ new: ClusterView) {
+        version.add(1, ordering: .releasing)
+        if Self.losesSlots(old, new) { handoff.withLockedValue { $0 }?.trigger() }
+    }
+
+    // MARK: - Membership and health
+
+    var view: ClusterView { settings.withLockedValue { $0.view } }
+    var nodeTimeout: Int { settings.withLockedValue { $0.timeout } }
+    var password: String { settings.withLockedValue { $0.password } }
+
+    /// Applies a configuration change (CONFIG SET, SIGHUP): a new node list rebuilds the ring,
+    /// which moves only the slots whose owner changes. A list without this node is ignored.
+    @discardableResult
+    public func apply(_ configuration: Configuration) -> Bool {
+        let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
+            settings.password = configuration.requirePass
+            settings.timeout = configuration.clusterNodeTimeout
+            let old = settings.view
+            guard configuration.clusterNodes != old.nodes else { return nil }
+            guard let selfIndex = Self.findSelf(in: configuration.clusterNodes, configuration: configuration) else {
+                return nil
+            }
+            let nodes = configuration.clusterNodes
+            let live = nodes.map { node in old.nodes.firstIndex { $0.endpoint == node.endpoint }.map { old.live[$0] } ?? true }
+            settings.view = ClusterView(nodes: nodes, selfIndex: selfIndex,
+                                        ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
+                                        live: live, epoch: old.epoch + 1)
+            return (old, settings.view)
+        }
+        guard let (old, new) = change else { return false }
+        viewChanged(old, new)
+        return true
+    }
+
+    /// Marks a peer up or down (from the health checks); its slots move to the next live node.
+    func setLive(_ endpoint: String, _ up: Bool) {
+        let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
+            let view = settings.view
+            guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }), index != view.selfIndex,
+                  view.live[index] != up else { return nil }
+            var live = view.live
+            live[index] = up
+            settings.view = view.with(live: live, epoch: view.epoch + 1)
+            return (view, settings.view)
+        }
+        if let (old, new) = change { viewChanged(old, new) }
+    }
+
+    func recordPong(_ endpoint: String, at time: Int64) {
+        settings.withLockedValue { $0.lastPong[endpoint] = time }
+    }
+
+    @inline(__always)
+    private func currentView(_ loop: (any EventLoop)?) -> (ClusterView, LoopPool?) {
+        guard let loop, let pool = pools[ObjectIdentifier(loop)] else { return (view, nil) }
+        let latest = version.load(ordering: .acquiring)
+        if pool.version != latest {
+            let (view, endpoints) = settings.withLockedValue { ($0.view, Set($0.view.nodes.map(\.endpoint))) }
+            pool.view = view
+            pool.version = latest
+            pool.prune(keeping: endpoints)
+        }
+        return (pool.view, pool)
+    }
+
+    // MARK: - ClusterIntrospection
+
+    public var redirects: Bool { mode == .redirect }
+
+    public func clusterSnapshot() -> ClusterSnapshot {
+        let (view, pongs) = settings.withLockedValue { ($0.view, $0.lastPong) }
+        let nodes = view.nodes.enumerated().map { index, node in
+            ClusterSnapshot.Node(id: view.ids[index], host: node.host, port: node.port, weight: node.weight,
+                                 isSelf: index == view.selfIndex, isUp: view.live[index],
+                                 lastPong: pongs[node.endpoint] ?? 0)
+        }
+        return ClusterSnapshot(mode: mode.rawValue, nodes: nodes, ranges: HashRing.ranges(view.owners), epoch: view.epoch)
+    }
+
+    // MARK: - CommandRouter
+
+    public func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
+        guard spec.firstKey > 0 else {
+            if spec.name == "client|setname", context.arguments.count == 3, let loop = context.eventLoop,
+               let pool = pools[ObjectIdentifier(loop)], context.arguments.string(2) == Self.peerName {
+                pool.peerClients.insert(context.client.id)
+            }
+            return .local
+        }
+        let count = context.arguments.count
+        let (view, pool) = currentView(context.eventLoop)
+        if spec.lastKey == spec.firstKey {
+            // One key: the common case, without allocating.
+            guard spec.firstKey < count else { return .local }
+            let slot = context.arguments.withBytes(spec.firstKey) { HashSlot.slot($0) }
+            let owner = Int(view.owners[slot])
+            if owner == view.selfIndex { return .local }
+            return remote(spec, slot: slot, owner: owner, view, pool, &context)
+        }
+        let positions = spec.keyPositions(argumentCount: count)
+        guard let first = positions.first else { return .local }
+        let slots = positions.map { i in context.arguments.withBytes(i) { HashSlot.slot($0) } }
+        if slots.allSatisfy({ $0 == slots[0] }) {
+            let owner = Int(view.owners[slots[0]])
+            if owner == view.selfIndex { return .local }
+            return remote(spec, slot: slots[0], owner: owner, view, pool, &context)
+        }
+        _ = first
+        if mode == .proxy, context.client.transaction == nil, let merge = Merge(spec.name), let pool {
+            split(spec, merge, positions: positions, slots: slots, view, pool, &context)
+            return .handled
+        }
+        reject(&context, "CROSSSLOT Keys in request don't hash to the same slot")
+        return .handled
+    }
+
+    private func reject(_ context: inout CommandContext, _ message: String) {
+        if context.client.transaction != nil { context.client.transactionFailed = true }
+        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        context.reply.error(message)
+    }
+
+    private func remote(_ spec: CommandSpec, slot: Int, owner: Int, _ view: ClusterView, _ pool: LoopPool?,
+                        _ context: inout CommandContext) -> RouteDecision {
+        guard owner != Int(HashRing.noOwner) else {
+            reject(&context, "CLUSTERDOWN The cluster is down")
+            return .handled
+        }
+        let node = view.nodes[owner]
+        if mode == .redirect {
+            reject(&context, "MOVED \(slot) \(node.endpoint)")
+            return .handled
+        }
+        if let pool, pool.peerClients.contains(context.client.id) {
+            // Sent by a node whose view differs from ours: serve it here rather than bounce it.
+            return .local
+        }
+        if context.client.transaction != nil || spec.flags.contains(.noQueue) {
+            reject(&context, "CROSSSLOT Keys in a transaction must be served by the node the client is connected to "
+                       + "(slot \(slot) is served by \(node.endpoint))")
+            return .handled
+        }
+        guard let pool else {
+            reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
+            return .handled
+        }
+        let future = send(Self.encode(context.arguments), to: node, pool, &context)
+        context.deferredReply = future
+        return .handled
+    }
+
+    /// Sends an encoded command to `node`; the future always succeeds, with the node's reply or
+    /// with a `-CLUSTERDOWN` error naming the node.
+    private func send(_ bytes: ByteBuffer, to node: ClusterNodeAddress, _ pool: LoopPool,
+                      _ context: inout CommandContext) -> EventLoopFuture<ByteBuffer> {
+        let resp3 = context.client.protocolVersion == .resp3
+        let (password, timeout) = settings.withLockedValue { ($0.password, $0.timeout) }
+        let link = pool.link(to: node, resp3: resp3, password: password, timeout: .milliseconds(Int64(timeout)))
+        return link.send(bytes, database: context.database).recover { error in
+            Self.errorReply("CLUSTERDOWN \(error)")
+        }
+    }
+
+    static func errorReply(_ message: String) -> ByteBuffer {
+        var writer = RESPReplyWriter(buffer: ByteBuffer())
+        writer.error(message)
+        return writer.buffer
+    }
+
+    /// The arguments as a RESP array of bulk strings.
+    static func encode(_ arguments: CommandArguments) -> ByteBuffer {
+        var size = 16
+        for span in arguments.spans { size += span.length + 16 }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(size)
+        buffer.writeString("*\(arguments.count)\r\n")
+        for i in 0..<arguments.count {
+            buffer.writeString("$\(arguments.length(i))\r\n")
+            arguments.withBytes(i) { _ = buffer.writeBytes($0) }
+            buffer.writeStaticString("\r\n")
+        }
+        return buffer
+    }
+
+    // MARK: - Multi-key commands across nodes
+
+    enum Merge {
+        /// MGET: the values, in the order of the keys.
+        case values
+        /// DEL, UNLINK, EXISTS, TOUCH: the sum of the counts.
+        case sum
+        /// MSET: OK when every part is OK.
+        case ok
+
+        init?(_ name: String) {
+            switch name {
+            case "mget": self = .values
+            case "del", "unlink", "exists", "touch": self = .sum
+            case "mset": self = .ok
+            default: return nil
+            }
+        }
+    }
+
+    private func split(_ spec: CommandSpec, _ merge: Merge, positions: [Int], slots: [Int], _ view: ClusterView,
+                       _ pool: LoopPool, _ context: inout CommandContext) {
+        let step = max(1, spec.keyStep)
+        // Each owner's share of the keys, in the order the keys came.
+        var groupOf: [UInt16: Int] = [:]
+        var groups: [(owner: Int, positions: [Int])] = []
+        var placement: [(group: Int, index: Int)] = []
+        placement.reserveCapacity(positions.count)
+        for (k, position) in positions.enumerated() {
+            let owner = view.owners[slots[k]]
+            let g: Int
+            if let existing = groupOf[owner] {
+                g = existing
+            } else {
+                g = groups.count
+                groupOf[owner] = g
+                groups.append((Int(owner), []))
+            }
+            placement.append((g, groups[g].positions.count))
+            groups[g].positions.append(position)
+        }
+        let loop = pool.loop
+        let version = context.client.protocolVersion
+        var futures: [EventLoopFuture<ByteBuffer>] = []
+        for group in groups {
+            var words: [[UInt8]] = [context.arguments.bytes(0)]
+            for position in group.positions {
+                for j in position..<min(position + step, context.arguments.count) { words.append(context.arguments.bytes(j)) }
+            }
+            let arguments = CommandArguments(bytes: words)
+            if group.owner == view.selfIndex {
+                var local = CommandContext(server: context.server, client: context.client, arguments: arguments,
+                                           reply: RESPReplyWriter(buffer: ByteBuffer(), version: version), now: context.now)
+                local.command = spec
+                local.eventLoop = context.eventLoop
+                spec.handler?(&local)
+                futures.append(loop.makeSucceededFuture(local.reply.buffer))
+            } else if group.owner == Int(HashRing.noOwner) {
+                futures.append(loop.makeSucceededFuture(Self.errorReply("CLUSTERDOWN The cluster is down")))
+            } else {
+                futures.append(send(Self.encode(arguments), to: view.nodes[group.owner], pool, &context))
+            }
+        }
+        context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
+            Self.merge(merge, replies, placement: placement, version: version)
+        }
+    }
+
+    static func merge(_ merge: Merge, _ replies: [ByteBuffer], placement: [(group: Int, index: Int)],
+                      version: RESPVersion) -> ByteBuffer {
+        let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+        var values: [RESPValue] = []
+        for reply in replies {
+            var copy = reply
+            guard let value = try? parser.parse(&copy) else { return errorReply("ERR invalid reply from a node") }
+            if case .error = value { return reply }
+            values.append(value)
+        }
+        var writer = RESPReplyWriter(buffer: ByteBuffer(), version: version)
+        switch merge {
+        case .sum:
+            var total = 0
+            for value in values {
+                guard case .integer(let n) = value else { return errorReply("ERR unexpected reply from a node") }
+                total += n
+            }
+            writer.integer(total)
+        case .ok:
+            writer.ok()
+        case .values:
+            var arrays: [[RESPValue]] = []
+            for value in values {
+                guard case .array(let items) = value else { return errorReply("ERR unexpected reply from a node") }
+                arrays.append(items)
+            }
+            writer.arrayHeader(placement.count)
+            for (group, index) in placement {
+                guard index < arrays[group].count else { writer.null(); continue }
+                switch arrays[group][index] {
+                case .bulkString(let bytes): writer.bulk(bytes)
+                default: writer.null()
+                }
+            }
+        }
+        return writer.buffer
+    }
+}

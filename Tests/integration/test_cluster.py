@@ -1,0 +1,286 @@
+"""Several strata nodes on loopback: proxy mode, redirect mode (redis-py RedisCluster,
+redis-cli -c), membership change, node failure, and twemproxy (nutcracker) in front.
+See docs/cluster.md."""
+
+from __future__ import annotations
+
+import binascii
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from conftest import HOST, free_port, strata_bin, target
+from resp_client import OK, Bulk, RespConnection
+
+pytestmark = pytest.mark.skipif(target() != "strata", reason="strata's cluster modes")
+
+KEYS = 10_000
+TIMEOUT_MS = 1000
+
+
+class Node:
+    def __init__(self, tmp, port, nodes, *extra):
+        self.port = port
+        self.dir = tmp / f"node{port}"
+        self.dir.mkdir(exist_ok=True)
+        self.args = [str(strata_bin()), "--port", str(port), "--bind", HOST, "--dir", str(self.dir),
+                     "--cluster-nodes", nodes, "--cluster-node-timeout", str(TIMEOUT_MS), *extra]
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=open(self.dir / "log", "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.client().ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"node {self.port} did not start: {(self.dir / 'log').read_text()[-2000:]}")
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host=HOST, port=self.port, **kw)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_cluster(tmp, count, *extra):
+    ports = [free_port() for _ in range(count)]
+    spec = ",".join(f"{HOST}:{p}" for p in ports)
+    return [Node(tmp, p, spec, *extra) for p in ports], spec
+
+
+def write_keys(client, n=KEYS, prefix="key"):
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        pipe.set(f"{prefix}:{i}", f"value:{i}")
+    pipe.execute()
+
+
+def read_keys(client, n=KEYS, prefix="key"):
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        pipe.get(f"{prefix}:{i}")
+    return pipe.execute()
+
+
+def key_slot(key: str) -> int:
+    """Redis Cluster's slot (no hash tag): CRC16/XMODEM, which is binascii's crc_hqx from 0."""
+    return binascii.crc_hqx(key.encode(), 0) % 16384
+
+
+def slot_owners(client) -> dict:
+    """Slot -> port, from CLUSTER SLOTS."""
+    owners = {}
+    for start, end, node, *_ in client.execute_command("CLUSTER SLOTS"):
+        for slot in range(start, end + 1):
+            owners[slot] = node[1]
+    return owners
+
+
+def expected(n=KEYS, prefix="key"):
+    return [f"value:{i}".encode() for i in range(n)]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    started = []
+
+    def make(count, *extra):
+        nodes, spec = start_cluster(tmp_path, count, *extra)
+        started.extend(nodes)
+        return nodes, spec
+
+    yield make
+    for node in started:
+        node.stop()
+
+
+def test_proxy_mode_any_node_serves_every_key(cluster):
+    nodes, _ = cluster(3)
+    write_keys(nodes[0].client())
+    for node in nodes[1:]:
+        assert read_keys(node.client()) == expected()
+    sizes = [node.client().dbsize() for node in nodes]
+    assert sum(sizes) == KEYS
+    mean = KEYS / 3
+    assert all(abs(s - mean) / mean <= 0.15 for s in sizes), sizes
+
+    # Multi-key commands are split by owner and merged in order.
+    c = nodes[1].client()
+    names = [f"key:{i}" for i in range(50)] + ["missing"]
+    assert c.mget(names) == expected(50) + [None]
+    assert c.exists(*names) == 50
+    assert c.mset({f"m:{i}": i for i in range(20)})
+    assert c.delete(*[f"m:{i}" for i in range(20)]) == 20
+    # Commands that need one node: CROSSSLOT unless hash tags put the keys together.
+    with pytest.raises(redis.ResponseError, match="same slot"):
+        c.rename("key:1", "key:2")
+    c.set("{user1000}.following", "a")
+    c.rename("{user1000}.following", "{user1000}.followers")
+    assert nodes[2].client().get("{user1000}.followers") == b"a"
+    # RESP3 clients get RESP3 replies through a forwarding node.
+    c3 = nodes[2].client(protocol=3)
+    assert c3.get("missing") is None
+    assert c3.mget(["key:1", "missing"]) == [b"value:1", None]
+
+    # CLUSTER introspection, parsed by redis-py.
+    slots = c.execute_command("CLUSTER SLOTS")
+    covered = sum(end - start + 1 for start, end, *_ in slots)
+    assert covered == 16384
+    assert c.execute_command("CLUSTER KEYSLOT", "foo") == 12182
+    shards = c.execute_command("CLUSTER SHARDS")
+    assert len(shards) == 3
+    info = c.cluster("INFO")
+    assert info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == 3
+    assert len(c.cluster("NODES")) == 3
+
+
+def test_redirect_mode_cluster_clients(cluster):
+    nodes, _ = cluster(3, "--cluster-mode", "redirect")
+    rc = RedisCluster(host=HOST, port=nodes[0].port, socket_timeout=10)
+    write_keys(rc)
+    assert read_keys(rc) == expected()
+    assert len(rc.get_nodes()) == 3
+    sizes = [node.client().dbsize() for node in nodes]
+    assert sum(sizes) == KEYS and min(sizes) > 0.85 * KEYS / 3
+    # A plain client sees -MOVED for keys owned elsewhere.
+    moved = 0
+    for i in range(20):
+        try:
+            nodes[0].client().get(f"key:{i}")
+        except redis.exceptions.MovedError as error:
+            assert str(error).endswith(tuple(f"{HOST}:{n.port}" for n in nodes[1:]))
+            moved += 1
+    assert moved > 0
+    # redis-cli -c follows the redirections.
+    cli = shutil.which("redis-cli")
+    for i in range(10):
+        for node in nodes:
+            out = subprocess.run([cli, "-c", "-p", str(node.port), "GET", f"key:{i}"],
+                                 capture_output=True, text=True, timeout=10)
+            assert out.stdout.strip() == f"value:{i}"
+    assert nodes[0].client().info("cluster")["cluster_enabled"] == 1
+    rc.close()
+
+
+def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
+    nodes, spec = cluster(3)
+    write_keys(nodes[0].client())
+    port = free_port()
+    new_spec = spec + f",{HOST}:{port}"
+    fourth = Node(tmp_path, port, new_spec)
+    nodes.append(fourth)
+    try:
+        for node in nodes[:3]:
+            node.client().config_set("cluster-nodes", new_spec)
+        # The old owners hand their keys over in the background.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sizes = [node.client().dbsize() for node in nodes]
+            if sum(sizes) == KEYS and read_keys(nodes[1].client(), 200) == expected(200):
+                break
+            time.sleep(0.2)
+        moved = sizes[3] / KEYS
+        assert 0.20 <= moved <= 0.30, sizes
+        for node in nodes:
+            assert read_keys(node.client()) == expected()
+        assert int(nodes[0].client().cluster("INFO")["cluster_known_nodes"]) == 4
+    finally:
+        fourth.stop()
+
+
+def test_a_dead_node_costs_misses_not_hangs(cluster):
+    nodes, _ = cluster(3)
+    write_keys(nodes[0].client(), 3000)
+    victim = nodes[2]
+    owners = slot_owners(nodes[0].client())
+    victim_keys = [i for i in range(3000) if owners[key_slot(f"key:{i}")] == victim.port]
+    assert victim_keys
+    victim.stop()
+    c = nodes[0].client(socket_timeout=TIMEOUT_MS / 1000 * 3)
+    # Before the timeout: answers come at once (an error naming the node, or the value).
+    start = time.monotonic()
+    for i in victim_keys[:20]:
+        try:
+            c.get(f"key:{i}")
+        except redis.exceptions.ClusterDownError as error:
+            assert "unreachable" in str(error)
+    assert time.monotonic() - start < TIMEOUT_MS / 1000
+    # After the timeout the node is marked down; its slots are served by the next node: misses.
+    time.sleep(TIMEOUT_MS / 1000 * 2)
+    assert nodes[0].client().cluster("NODES")[f"{HOST}:{victim.port}"]["flags"] == "master,fail"
+    assert int(nodes[0].client().cluster("INFO")["cluster_nodes_down"]) == 1
+    values = c.mget([f"key:{i}" for i in victim_keys])
+    assert values == [None] * len(victim_keys)
+    others = [i for i in range(3000) if i not in set(victim_keys)][:100]
+    assert c.mget([f"key:{i}" for i in others]) == [f"value:{i}".encode() for i in others]
+    c.set(f"key:{victim_keys[0]}", "rewritten")
+    assert nodes[1].client().get(f"key:{victim_keys[0]}") == b"rewritten"
+    # Restarted, it takes its slots back.
+    victim.start()
+    deadline = time.monotonic() + 10
+    while int(nodes[0].client().cluster("INFO")["cluster_nodes_down"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert int(nodes[0].client().cluster("INFO")["cluster_nodes_down"]) == 0
+    c.set("after", "restart")
+    write_keys(c, 300, prefix="again")
+    assert victim.client().dbsize() > 0
+    assert read_keys(nodes[1].client(), 300, prefix="again") == expected(300, prefix="again")
+
+
+TWEMPROXY_CONFIG = """\
+strata:
+  listen: {host}:{port}
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  timeout: 2000
+  auto_eject_hosts: false
+  servers:
+{servers}
+"""
+
+
+def test_twemproxy_ketama_in_front_of_three_standalone_nodes(server_factory, tmp_path):
+    nutcracker = shutil.which("nutcracker") or "/usr/sbin/nutcracker"
+    backends = [server_factory() for _ in range(3)]
+    port = free_port()
+    config = tmp_path / "nutcracker.yml"
+    config.write_text(TWEMPROXY_CONFIG.format(
+        host=HOST, port=port,
+        servers="\n".join(f"   - {HOST}:{b.port}:1 strata{i}" for i, b in enumerate(backends))))
+    proc = subprocess.Popen([nutcracker, "-c", str(config), "-s", str(free_port()), "-o", str(tmp_path / "nc.log")])
+    try:
+        # A raw client: redis-py's handshake (CLIENT SETINFO) is not something twemproxy forwards.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                proxy = RespConnection(HOST, port)
+                if proxy.execute("SET", "probe", "1") == OK:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("nutcracker did not answer")
+            time.sleep(0.1)
+        assert proxy.pipeline([("SET", f"key:{i}", f"value:{i}") for i in range(3000)]) == [OK] * 3000
+        assert proxy.pipeline([("GET", f"key:{i}") for i in range(3000)]) == [Bulk(v) for v in expected(3000)]
+        sizes = [b.redis_py().dbsize() for b in backends]
+        assert sum(sizes) == 3001 and min(sizes) > 500, sizes
+    finally:
+        proc.terminate()
+        proc.wait(5)
