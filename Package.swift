@@ -8,6 +8,9 @@ let package = Package(
         .executable(name: "strata-server", targets: ["strata-server"]),
         .library(name: "StrataRESP", targets: ["StrataRESP"]),
         .library(name: "StrataStore", targets: ["StrataStore"]),
+        // For the micro-benchmarks in Benchmarks/, which drive the dispatcher without sockets.
+        .library(name: "StrataCommands", targets: ["StrataCommands"]),
+        .library(name: "StrataConfig", targets: ["StrataConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -25,6 +28,18 @@ let package = Package(
         .target(
             name: "StrataStore",
             dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
+        // The system SQLite library (libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // L3: the SQLite-persisted tier and its write batcher. SQLite runs on its own threads only.
+        .target(
+            name: "StrataPersistence",
+            dependencies: [
+                "CSQLite", "StrataStore", "StrataCommands",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         // Configuration directives: parsing of config files and `--name value` arguments, validation.
         .target(name: "StrataConfig"),
@@ -65,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "strata-server",
             dependencies: [
-                "StrataServer", "StrataCluster", "StrataConfig",
+                "StrataServer", "StrataCluster", "StrataConfig", "StrataPersistence", "StrataStore", "StrataCommands",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,6 +97,12 @@ let package = Package(
             name: "StrataClusterTests",
             dependencies: ["StrataCluster", "StrataCommands", "StrataConfig", "StrataRESP",
                            .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "StrataPersistenceTests",
+            dependencies: ["StrataPersistence", "StrataStore", "StrataCommands",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "StrataCommandsTests",

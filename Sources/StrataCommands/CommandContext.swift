@@ -20,6 +20,10 @@ public struct CommandContext {
     /// the connection writes it in its place in the reply stream once it completes, holding back
     /// the replies of later commands until then. The future's buffer is a complete RESP reply.
     public var deferredReply: EventLoopFuture<ByteBuffer>?
+    /// Set when the connection must stop executing commands until the future completes: a cold
+    /// key is being read from L3 (then `rerun` is true: the same command runs again once its
+    /// values are in memory), or the L3 write queue is full (writer backpressure).
+    public var suspension: (until: EventLoopFuture<Void>, rerun: Bool)?
 
     /// The command's name as the table has it (`get`, `client|setname`).
     public var commandName: String { command?.name ?? "" }
@@ -96,8 +100,14 @@ public struct CommandContext {
     public mutating func error(_ message: String) { reply.error(message) }
 
     /// An error quoting client bytes exactly: `prefix`, the bytes, `suffix`.
+    /// Like Redis's `%s`, the quoted bytes stop at the first NUL.
     public mutating func error(_ prefix: String, quoting bytes: [UInt8], _ suffix: String = "") {
-        reply.error(bytes: Array(prefix.utf8) + bytes + Array(suffix.utf8))
+        reply.error(bytes: Array(prefix.utf8) + CommandContext.cString(bytes) + Array(suffix.utf8))
+    }
+
+    /// The bytes up to the first NUL, as C's `%s` prints them.
+    public static func cString<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        Array(bytes.prefix { $0 != 0 })
     }
 
     public mutating func syntaxError() { reply.error("ERR syntax error") }

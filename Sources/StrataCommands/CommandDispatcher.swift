@@ -1,3 +1,4 @@
+import NIOCore
 import StrataRESP
 import StrataStore
 
@@ -16,7 +17,7 @@ public enum CommandDispatcher {
             guard let sub = subcommand(of: spec, &context) else {
                 if spec.acceptsArgumentCount(context.arguments.count) {
                     let parent = spec.name.uppercased()
-                    reject(&context, bytes: Array("ERR unknown subcommand '".utf8) + context.arguments.bytes(1).prefix(128)
+                    reject(&context, bytes: Array("ERR unknown subcommand '".utf8) + CommandContext.cString(context.arguments.bytes(1).prefix(128))
                                                  + Array("'. Try \(parent) HELP.".utf8))
                 } else {
                     reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
@@ -37,12 +38,36 @@ public enum CommandDispatcher {
         }
         if spec.flags.contains(.denyOOM) && server.keyspace.maxMemory > 0 {
             if !context.allShardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
+                // With L3, values not yet committed cannot leave memory: rather than refuse the
+                // write, wait for the batcher to commit them, then try again (backpressure).
+                if let cold = server.coldStorage, server.keyspace.policy != .noeviction, let eventLoop = context.eventLoop {
+                    context.suspension = (cold.barrier(on: eventLoop), true)
+                    return
+                }
                 reject(&context, "OOM command not allowed when used memory > 'maxmemory'.")
+                return
+            }
+        }
+        if let cold = server.coldStorage {
+            if cold.isLoading && !spec.flags.contains(.loading) {
+                reject(&context, "LOADING Redis is loading the dataset in memory")
+                return
+            }
+            if let failure = cold.failure, spec.flags.contains(.write) || spec.flags.contains(.denyOOM) {
+                reject(&context, "MISCONF Errors writing to the L3 store (\(failure)). Writes are refused until it can write again; reads keep working.")
                 return
             }
         }
         if let router = server.router, router.route(spec, &context) == .handled {
             return
+        }
+        if server.keyspace.hasColdEntries, let cold = server.coldStorage, !spec.flags.contains(.keysOnly),
+           client.transaction == nil || spec.flags.contains(.exec) {
+            let stubs = coldEntries(for: spec, &context)
+            if !stubs.isEmpty, let eventLoop = context.eventLoop {
+                context.suspension = (cold.warm(stubs, on: eventLoop), true)
+                return
+            }
         }
         if client.transaction != nil && !spec.flags.contains(.noQueue) {
             if spec.flags.contains(.noMulti) {
@@ -53,7 +78,56 @@ public enum CommandDispatcher {
             context.reply.simpleString("QUEUED")
             return
         }
+        if let cold = server.coldStorage, !spec.flags.isDisjoint(with: [.write, .exec]), let eventLoop = context.eventLoop {
+            runDurably(spec, &context, cold, eventLoop)
+        } else {
+            run(spec, &context)
+        }
+    }
+
+    /// Runs a write with L3 on: under `always` its reply is held until its batch has committed;
+    /// when the write queue is over its limit, the connection pauses until it drains.
+    private static func runDurably(_ spec: CommandSpec, _ context: inout CommandContext, _ cold: any ColdStorage,
+                                   _ eventLoop: any EventLoop) {
+        let start = context.reply.buffer.writerIndex
         run(spec, &context)
+        if cold.syncsEveryWrite && context.deferredReply == nil {
+            let length = context.reply.buffer.writerIndex - start
+            let reply = context.reply.buffer.getSlice(at: start, length: length) ?? ByteBuffer()
+            context.reply.buffer.moveWriterIndex(to: start)
+            context.deferredReply = cold.barrier(on: eventLoop).map { reply }
+        }
+        if cold.isBehind && context.suspension == nil {
+            context.suspension = (cold.drained(on: eventLoop), false)
+        }
+    }
+
+    /// Cold stubs among the keys `spec` will read (for EXEC, the keys of every queued command).
+    private static func coldEntries(for spec: CommandSpec, _ context: inout CommandContext) -> [Entry] {
+        var stubs: [Entry] = []
+        let keyspace = context.keyspace
+        let db = context.database
+        let now = context.now
+        func collect(_ spec: CommandSpec, _ arguments: CommandArguments) {
+            guard !spec.flags.contains(.keysOnly) else { return }
+            for position in spec.keyPositions(argumentCount: arguments.count) {
+                arguments.withBytes(position) { key in
+                    let hash = keyspace.hasher.hash(key)
+                    let shard = keyspace.shard(for: hash)
+                    shard.lock.withLock {
+                        if let entry = shard.find(database: db, key: key, hash: hash, now: now, access: .peek), !entry.isWarm {
+                            stubs.append(entry)
+                        }
+                    }
+                }
+            }
+        }
+        if spec.flags.contains(.exec) {
+            for queued in context.client.transaction ?? [] { collect(queued.spec, queued.arguments) }
+        } else {
+            collect(spec, context.arguments)
+        }
+        return stubs
     }
 
     /// Calls a command that passed every check (EXEC replays its queue through this).
@@ -88,13 +162,13 @@ public enum CommandDispatcher {
 
     /// Redis's text: the name (128 bytes at most), then quoted arguments while under 128 bytes.
     private static func unknownCommand(_ context: inout CommandContext) {
-        var message = Array("ERR unknown command '".utf8) + context.arguments.bytes(0).prefix(128)
+        var message = Array("ERR unknown command '".utf8) + CommandContext.cString(context.arguments.bytes(0).prefix(128))
         message += Array("', with args beginning with: ".utf8)
         var quoted: [UInt8] = []
         var i = 1
         while i < context.arguments.count && quoted.count < 128 {
             let room = 128 - quoted.count
-            quoted += [UInt8(ascii: "'")] + context.arguments.bytes(i).prefix(room) + Array("' ".utf8)
+            quoted += [UInt8(ascii: "'")] + CommandContext.cString(context.arguments.bytes(i).prefix(room)) + Array("' ".utf8)
             i += 1
         }
         reject(&context, bytes: message + quoted)

@@ -109,7 +109,7 @@ enum CommandIntrospection {
             reply.arrayHeader(1)
             reply.mapHeader(4)
             reply.bulk("flags")
-            let keyFlags = spec.flags.contains(.write) ? ["RW", "UPDATE"] : ["RO", "ACCESS"]
+            let keyFlags = spec.flags.contains(.write) ? ["RW", "update"] : ["RO", "access"]
             reply.setHeader(keyFlags.count)
             for flag in keyFlags { reply.simpleString(flag) }
             reply.bulk("begin_search")

@@ -22,6 +22,10 @@ public struct CommandFlags: OptionSet, Sendable {
     public static let stale = CommandFlags(rawValue: 1 << 9)
     /// Output differs between calls with the same input (RANDOMKEY, TIME).
     public static let random = CommandFlags(rawValue: 1 << 10)
+    /// Needs only keys and metadata, never a value: may run on keys whose value is only in L3.
+    public static let keysOnly = CommandFlags(rawValue: 1 << 11)
+    /// EXEC: runs the queued commands (their keys and writes count as its own).
+    public static let exec = CommandFlags(rawValue: 1 << 12)
 
     /// The names COMMAND INFO reports.
     var names: [String] {

@@ -36,8 +36,9 @@ enum ConnectionCommands {
     }
 
     static func select(_ c: inout CommandContext) {
-        guard let index = c.arguments.integer(1), index >= Int(Int32.min), index <= Int(Int32.max) else {
-            c.notInteger()
+        guard let index = c.arguments.integer(1) else { c.notInteger(); return }
+        guard index >= Int(Int32.min), index <= Int(Int32.max) else {
+            c.error("ERR value is out of range, value must between -2147483648 and 2147483647")
             return
         }
         guard index >= 0 && index < c.keyspace.databases else { c.error("ERR DB index is out of range"); return }
@@ -113,7 +114,7 @@ enum ConnectionCommands {
             c.client.authenticated = true
         }
         if !c.client.authenticated && c.server.requiresPassword {
-            c.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            c.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
             return
         }
         if let name { c.client.shared.withLockedValue { $0.name = String(decoding: name, as: UTF8.self) } }

@@ -92,8 +92,9 @@ enum KeyCommands {
             if c.arguments.matches(j, "REPLACE") {
                 replace = true
             } else if c.arguments.matches(j, "DB") && j + 1 < c.arguments.count {
-                guard let db = c.arguments.integer(j + 1), db >= Int(Int32.min), db <= Int(Int32.max) else {
-                    c.notInteger()
+                guard let db = c.arguments.integer(j + 1) else { c.notInteger(); return }
+                guard db >= Int(Int32.min), db <= Int(Int32.max) else {
+                    c.error("ERR value is out of range, value must between -2147483648 and 2147483647")
                     return
                 }
                 guard db >= 0 && db < c.keyspace.databases else { c.error("ERR DB index is out of range"); return }
@@ -140,7 +141,8 @@ enum KeyCommands {
     static func keys(_ c: inout CommandContext) {
         let pattern = c.arguments.bytes(1)
         let all = pattern == [UInt8(ascii: "*")]
-        let found = c.keyspace.keys(database: c.database, matching: all ? nil : pattern, now: c.now)
+        let found = c.keyspace.keys(database: c.database, matching: all ? nil : pattern, now: c.now,
+                                    locked: c.allShardsLocked)
         c.reply.arrayHeader(found.count)
         for key in found { c.reply.bulk(key) }
     }
@@ -156,7 +158,7 @@ enum KeyCommands {
             if c.arguments.matches(i, "COUNT") && remaining >= 2 {
                 guard let n = c.arguments.integer(i + 1) else { c.notInteger(); return }
                 guard n >= 1 else { c.syntaxError(); return }
-                count = n
+                count = min(n, Int.max / 10) // Keyspace.scan bounds its work by count * 10
             } else if c.arguments.matches(i, "MATCH") && remaining >= 2 {
                 let p = c.arguments.bytes(i + 1)
                 pattern = p == [UInt8(ascii: "*")] ? nil : p
@@ -170,7 +172,8 @@ enum KeyCommands {
         }
         var keys: [[UInt8]] = []
         let typeMatches = typeName == nil || typeName! == Array("string".utf8)
-        let next = c.keyspace.scan(database: c.database, cursor: cursor, count: count, now: c.now) { entry in
+        let next = c.keyspace.scan(database: c.database, cursor: cursor, count: count, now: c.now,
+                                   locked: c.allShardsLocked) { entry in
             guard typeMatches else { return }
             entry.withKey { key in
                 if let pattern, !GlobPattern.matches(pattern: pattern, key) { return }
@@ -208,7 +211,7 @@ enum KeyCommands {
     }
 
     static func randomkey(_ c: inout CommandContext) {
-        if let key = c.keyspace.randomKey(database: c.database, now: c.now) {
+        if let key = c.keyspace.randomKey(database: c.database, now: c.now, locked: c.allShardsLocked) {
             c.reply.bulk(key)
         } else {
             c.reply.null()
@@ -311,8 +314,9 @@ enum KeyCommands {
         }
         guard let expireAt else { c.reply.integer(-2); return }
         guard expireAt != 0 else { c.reply.integer(-1); return }
-        let ttl = max(0, absolute ? expireAt : expireAt - now)
-        c.reply.integer(Int(milliseconds ? ttl : (ttl + 500) / 1000))
+        let ttl = max(0, absolute ? expireAt : expireAt &- now)
+        // Rounded to the nearest second without overflowing near the 64-bit limit.
+        c.reply.integer(Int(milliseconds ? ttl : ttl / 1000 + (ttl % 1000 >= 500 ? 1 : 0)))
     }
 
     static func persist(_ c: inout CommandContext) {

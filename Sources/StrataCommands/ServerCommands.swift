@@ -1,3 +1,4 @@
+import NIOCore
 import StrataConfig
 import StrataRESP
 import StrataStore
@@ -19,7 +20,33 @@ enum ServerCommands {
     }
 
     static func lastsave(_ c: inout CommandContext) {
-        c.reply.integer(Int(c.server.startTime / 1000))
+        c.reply.integer(Int(c.server.coldStorage?.lastSave ?? c.server.startTime / 1000))
+    }
+
+    /// SAVE: with L3, waits until every write so far is committed (the reply comes then).
+    static func save(_ c: inout CommandContext) {
+        guard let cold = c.server.coldStorage, let eventLoop = c.eventLoop else {
+            c.error("ERR persistence is disabled (persistence no)")
+            return
+        }
+        var reply = RESPReplyWriter(buffer: ByteBuffer(), version: c.reply.version)
+        reply.ok()
+        let ok = reply.buffer
+        c.deferredReply = cold.save(on: eventLoop).map { _ in ok }
+    }
+
+    /// BGSAVE: commits everything pending in the background.
+    static func bgsave(_ c: inout CommandContext) {
+        if c.arguments.count > 2 || (c.arguments.count == 2 && !c.arguments.matches(1, "SCHEDULE")) {
+            c.syntaxError()
+            return
+        }
+        guard let cold = c.server.coldStorage, let eventLoop = c.eventLoop else {
+            c.error("ERR persistence is disabled (persistence no)")
+            return
+        }
+        _ = cold.save(on: eventLoop)
+        c.reply.simpleString("Background saving started")
     }
 
     static func shutdown(_ c: inout CommandContext) {
@@ -67,7 +94,7 @@ enum ServerCommands {
         for i in stride(from: 2, to: c.arguments.count, by: 2) {
             let name = c.arguments.string(i)
             guard let directive = Configuration.directive(named: name) else {
-                c.error("ERR Unknown option or number of arguments for CONFIG SET - '\(name)'")
+                c.error("ERR Unknown option or number of arguments for CONFIG SET - '", quoting: c.arguments.bytes(i), "'")
                 return
             }
             guard directive.mutable else {
@@ -220,11 +247,14 @@ enum ServerCommands {
                 ("mem_allocator", "libc"),
             ])
         case "persistence":
+            if let cold = server.coldStorage {
+                return lines("Persistence", cold.infoFields())
+            }
             return lines("Persistence", [
                 ("loading", "0"), ("async_loading", "0"), ("rdb_changes_since_last_save", "0"),
                 ("rdb_bgsave_in_progress", "0"), ("rdb_last_save_time", String(server.startTime / 1000)),
                 ("rdb_last_bgsave_status", "ok"), ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0"),
-                ("aof_last_write_status", "ok"),
+                ("aof_last_write_status", "ok"), ("l3_enabled", "0"),
             ])
         case "stats":
             let stats = c.keyspace.statistics(locked: locked)

@@ -80,10 +80,13 @@ public final class ServerContext: Sendable {
     public let listeningPort: Synchronization.Atomic<Int>
     /// Where commands run in a multi-node setup; nil for a standalone node. Fixed at creation.
     public let router: (any CommandRouter)?
+    /// The L3 tier; nil with `persistence no`. Fixed at creation.
+    public let coldStorage: (any ColdStorage)?
 
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
-                now: Int64 = WallClock.milliseconds()) {
+                coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {
         self.router = router
+        self.coldStorage = coldStorage
         self.keyspace = keyspace ?? Keyspace(databases: configuration.databases, now: now)
         self.configurationBox = NIOLockedValueBox(configuration)
         self.passwordRequired = Synchronization.Atomic(!configuration.requirePass.isEmpty)

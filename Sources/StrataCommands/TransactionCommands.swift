@@ -35,7 +35,8 @@ enum TransactionCommands {
     }
 
     static func unwatch(_ c: inout CommandContext) {
-        unwatchAll(c.client, keyspace: c.keyspace)
+        // Inside EXEC every shard lock is held, and EXEC unwatches everything anyway.
+        if !c.allShardsLocked { unwatchAll(c.client, keyspace: c.keyspace) }
         c.reply.ok()
     }
 

@@ -23,6 +23,15 @@ public struct Configuration: Sendable, Equatable {
     public var appendOnly = false
     /// Event loop threads; 0 means one per core.
     public var ioThreads = 0
+    /// Whether the L3 (SQLite) tier is on.
+    public var persistence = true
+    /// L3 durability: always, everysec or no (like `appendfsync`).
+    public var l3Fsync = "everysec"
+    public var l3BatchMax = 10_000
+    public var l3FlushInterval = 100
+    public var l3QueueMax = 200_000
+    /// The L3 database file, inside `dir`.
+    public var l3File = "strata.db"
     /// Every node of the cluster, this one included; empty for a standalone node.
     public var clusterNodes: [ClusterNodeAddress] = []
     /// How a node treats a key it does not own: `proxy` (forward) or `redirect` (`-MOVED`).
@@ -153,6 +162,18 @@ extension Configuration {
                   get: { $0.save }, set: { $0.save = $1 }),
         Directive(name: "appendonly", kind: .choice(["no"]), mutable: true,
                   get: { $0.appendOnly ? "yes" : "no" }, set: { $0.appendOnly = $1 == "yes" }),
+        Directive(name: "persistence", kind: .boolean, mutable: false,
+                  get: { $0.persistence ? "yes" : "no" }, set: { $0.persistence = $1 == "yes" }),
+        Directive(name: "l3-fsync", kind: .choice(["always", "everysec", "no"]), mutable: true,
+                  get: { $0.l3Fsync }, set: { $0.l3Fsync = $1 }),
+        Directive(name: "l3-batch-max", kind: .integer(1...1_000_000), mutable: true,
+                  get: { String($0.l3BatchMax) }, set: { $0.l3BatchMax = Int($1)! }),
+        Directive(name: "l3-flush-interval", kind: .integer(1...10_000), mutable: true,
+                  get: { String($0.l3FlushInterval) }, set: { $0.l3FlushInterval = Int($1)! }),
+        Directive(name: "l3-queue-max", kind: .integer(1000...100_000_000), mutable: true,
+                  get: { String($0.l3QueueMax) }, set: { $0.l3QueueMax = Int($1)! }),
+        Directive(name: "l3-file", kind: .string, mutable: false,
+                  get: { $0.l3File }, set: { $0.l3File = $1 }),
         Directive(name: "io-threads", kind: .integer(0...128), mutable: false,
                   get: { String($0.ioThreads) }, set: { $0.ioThreads = Int($1)! }),
         Directive(name: "cluster-nodes", kind: .validated({ ClusterNodeAddress.parseList($0).failure }), mutable: true,

@@ -13,7 +13,8 @@ public enum ConfigurationLoader {
     /// - Parameter source: named in error messages (the file's path).
     public static func apply(fileText: String, source: String, to configuration: inout Configuration) throws(ConfigurationError) {
         var lineNumber = 0
-        for rawLine in fileText.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character, so it must be named as a separator too (CRLF files).
+        for rawLine in fileText.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }

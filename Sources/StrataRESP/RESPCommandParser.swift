@@ -107,7 +107,7 @@ public struct RESPCommandParser: Sendable {
             }
             let dataStart = line + 2
             // The bulk data and its trailing CRLF must both have arrived.
-            guard end - dataStart >= length + 2 else { return nil }
+            guard end - dataStart - 2 >= length else { return nil } // no overflow with any limit
             spans.append(ArgumentSpan(offset: dataStart - base, length: length))
             cursor = dataStart + length + 2 - base
             remaining -= 1
@@ -252,7 +252,8 @@ enum InlineSplitter {
                 } else {
                     if i >= n { done = true; break }
                     let c = line[i]
-                    if isSpace(c) {
+                    // As sdssplitargs: \v and \f are skipped between words but do not end one.
+                    if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 {
                         done = true
                     } else if c == UInt8(ascii: "\"") {
                         inDouble = true

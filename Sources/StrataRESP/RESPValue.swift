@@ -171,17 +171,22 @@ public struct RESPValueParser: Sendable {
             return .null
         case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
             guard let length = try readLength(buffer, &cursor, max: limits.maxBulkLength) else { return nil }
-            guard let length else { return marker == UInt8(ascii: "$") ? .null : nil }
-            guard buffer.writerIndex - cursor >= length + 2 else { return nil }
+            guard let length else {
+                // Only bulk strings have a null form (`$-1`); `=-1` and `!-1` are malformed.
+                guard marker == UInt8(ascii: "$") else { throw RESPProtocolError("invalid length '-1'") }
+                return .null
+            }
+            guard buffer.writerIndex - cursor - 2 >= length else { return nil }
             guard let body = buffer.getSlice(at: cursor, length: length) else { return nil }
             cursor += length + 2
             switch marker {
             case UInt8(ascii: "$"): return .bulkString(body)
             case UInt8(ascii: "!"): return .error(String(buffer: body))
             default:
-                let text = String(buffer: body)
-                guard text.utf8.count >= 4 else { throw RESPProtocolError("invalid verbatim string") }
-                return .verbatim(format: String(text.prefix(3)), text: String(text.dropFirst(4)))
+                // Split by bytes: `txt:` then the text (a Character may span the `:`).
+                guard length >= 4 else { throw RESPProtocolError("invalid verbatim string") }
+                return .verbatim(format: body.getString(at: body.readerIndex, length: 3) ?? "",
+                                 text: body.getString(at: body.readerIndex + 4, length: length - 4) ?? "")
             }
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
             guard let count = try readLength(buffer, &cursor, max: limits.maxMultibulkLength) else { return nil }

@@ -20,6 +20,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var session: ClientSession?
     private var closing = false
     private var paused = false
+    /// A command is waiting (cold read or write backpressure): later commands wait too.
+    private var suspended = false
     /// Replies were written without a flush (the batch outgrew the high-water mark).
     private var unflushed = false
     /// Replies waiting behind a deferred one, in order. Empty in the common case, where every
@@ -88,7 +90,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, var commandContext, let session else { return }
+        guard !closing, session != nil else { return }
         var input = unwrapInboundIn(data)
         server.statistics.netInputBytes.add(input.readableBytes, ordering: .relaxed)
         if var buffered = pending {
@@ -102,6 +104,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        pending = input
+        if suspended { return } // parsed once the suspension ends
+        process(context: context)
+    }
+
+    /// Parses and executes every complete command in `pending`, in order, until the input runs
+    /// out, the connection closes, or a command suspends it.
+    private func process(context: ChannelHandlerContext) {
+        guard !closing, var commandContext, let session, var input = pending else { return }
+        pending = nil
         self.commandContext = nil // keep the reply buffer uniquely referenced while we work
         var processed = 0
         let emptyBuffer = ByteBuffer()
@@ -128,16 +140,23 @@ final class ConnectionHandler: ChannelInboundHandler {
                 run(&commandContext, session)
                 input.moveReaderIndex(forwardBy: length)
             }
+            processed += 1
+            let suspension = commandContext.suspension
+            commandContext.suspension = nil
+            let rerun = suspension?.rerun == true ? commandContext.arguments.owned() : nil
             // Drop the references so that neither the parser's spans nor the input are shared.
             commandContext.arguments = CommandArguments(buffer: emptyBuffer, spans: [])
             if let deferred = commandContext.deferredReply {
                 commandContext.deferredReply = nil
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
-            processed += 1
             if session.closeAfterReply { closing = true }
             if queue.isEmpty && commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
                 write(context: context, &commandContext.reply.buffer, flush: false)
+            }
+            if let suspension {
+                suspend(until: suspension.until, rerun: rerun, context: context)
+                break
             }
         }
         if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
@@ -150,6 +169,53 @@ final class ConnectionHandler: ChannelInboundHandler {
             flushReplies(context: context)
             if queue.isEmpty { context.close(promise: nil) } else { closeWhenDrained = true }
         }
+    }
+
+    /// Stops executing this connection's commands until `future` completes (a cold read from
+    /// L3, or the write queue draining). Other connections are not affected; replies so far are
+    /// flushed; reading pauses so input cannot pile up meanwhile.
+    private func suspend(until future: EventLoopFuture<Void>, rerun: CommandArguments?, context: ChannelHandlerContext) {
+        suspended = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.resume(rerun: rerun, failure: { if case .failure(let e) = result { return e } else { return nil } }(),
+                           context: context)
+        }
+    }
+
+    private func resume(rerun: CommandArguments?, failure: (any Error)?, context: ChannelHandlerContext) {
+        suspended = false
+        if !paused { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
+        guard !closing, var commandContext, let session else { return }
+        if let rerun {
+            self.commandContext = nil
+            if let failure {
+                commandContext.reply.error("ERR L3 read failed: \(failure)")
+            } else {
+                commandContext.arguments = rerun
+                run(&commandContext, session)
+                commandContext.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
+            }
+            if let deferred = commandContext.deferredReply {
+                commandContext.deferredReply = nil
+                enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
+            }
+            if session.closeAfterReply { closing = true }
+            let suspension = commandContext.suspension
+            commandContext.suspension = nil
+            self.commandContext = commandContext
+            if let suspension {
+                // Still cold (evicted again meanwhile): read again.
+                suspend(until: suspension.until, rerun: suspension.rerun ? rerun : nil, context: context)
+                flushReplies(context: context)
+                return
+            }
+        }
+        if pending != nil { process(context: context) }
+        flushReplies(context: context)
+        if closing && queue.isEmpty { context.close(promise: nil) }
     }
 
     /// Puts the replies so far and a placeholder for `deferred` in the queue.

@@ -4,6 +4,8 @@ public enum Tier: UInt8, Sendable {
     case l1 = 1
     /// Warm: new and once-touched keys.
     case l2 = 2
+    /// Cold: only in L3 (SQLite). The entry is a stub: key and metadata, no value bytes.
+    case l3 = 3
 }
 
 /// Fixed fields of an ``Entry``; the key and value bytes follow it in the same allocation.
@@ -17,6 +19,8 @@ public struct EntryHeader {
     unowned(unsafe) var lruPrev: Entry?
     /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
     public internal(set) var expireAt: Int64
+    /// The L3 row holding this version of the key; 0 while it is not yet committed there.
+    public internal(set) var l3Row: Int64
     var hash: UInt64
     @usableFromInline var keyLength: UInt32
     @usableFromInline var valueLength: UInt32
@@ -42,7 +46,7 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         let total = key.count + value.count
         let buffer = Entry.create(minimumCapacity: total) { _ in
             EntryHeader(
-                chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, hash: hash,
+                chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, l3Row: 0, hash: hash,
                 keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
                 lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0)
         }
@@ -66,6 +70,19 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
             return entry
         }
     }
+
+    /// A cold stub (L3 only): key and metadata, value left on disk at row `l3Row`.
+    static func makeStub(key: UnsafeRawBufferPointer, hash: UInt64, database: Int, expireAt: Int64,
+                         row: Int64, now: UInt32) -> Entry {
+        let entry = make(key: key, hash: hash, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                         database: database, expireAt: expireAt, now: now)
+        entry.header.tier = .l3
+        entry.header.l3Row = row
+        return entry
+    }
+
+    /// Whether the value is in memory (false for a cold stub).
+    @inlinable public var isWarm: Bool { header.tier != .l3 }
 
     @inlinable public var keyCount: Int { Int(header.keyLength) }
     @inlinable public var valueCount: Int { Int(header.valueLength) }

@@ -2,7 +2,10 @@
 /// escape, matched against raw bytes.
 public enum GlobPattern {
     public static func matches(pattern: [UInt8], _ string: UnsafeRawBufferPointer) -> Bool {
-        pattern.withUnsafeBytes { p in
+        // As Redis's stringmatchlen: an empty string matches only the empty pattern (KEYS and
+        // SCAN treat the pattern "*" before matching).
+        if string.isEmpty { return pattern.isEmpty }
+        return pattern.withUnsafeBytes { p in
             var budget = 1_000_000 // bounds pathological patterns such as many stars.
             return match(p, 0, string, 0, &budget)
         }
@@ -41,7 +44,7 @@ public enum GlobPattern {
                 while true {
                     if pi >= p.count { pi -= 1; break }
                     let c = p[pi]
-                    if c == UInt8(ascii: "\\") && pi + 2 < p.count {
+                    if c == UInt8(ascii: "\\") && pi + 1 < p.count {
                         pi += 1
                         if p[pi] == s[si] { matched = true }
                     } else if c == UInt8(ascii: "]") {

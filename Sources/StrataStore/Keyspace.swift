@@ -35,6 +35,11 @@ public final class Keyspace: @unchecked Sendable {
     private let l1BudgetPerShard = Atomic<Int>(0)
     private let evictionCursor = Atomic<Int>(0)
     private let expiryCursor = Atomic<Int>(0)
+    private let coldEntries = Atomic<Int>(0)
+
+    /// Told of every change so that L3 can persist it. Set once, before the server accepts
+    /// connections, and never changed after (so reading it needs no lock).
+    public var observer: (any KeyspaceObserver)?
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).
@@ -93,6 +98,14 @@ public final class Keyspace: @unchecked Sendable {
     public var policy: EvictionPolicy { EvictionPolicy.allCases[policyIndex.load(ordering: .relaxed)] }
     public var l1Share: Int { l1SharePercent.load(ordering: .relaxed) }
     var l1Budget: Int { l1BudgetPerShard.load(ordering: .relaxed) }
+
+    /// Whether any key's value lives only in L3 (commands then check for cold keys).
+    @inline(__always)
+    public var hasColdEntries: Bool { coldEntries.load(ordering: .relaxed) > 0 }
+
+    func adjustColdEntries(by delta: Int) {
+        coldEntries.add(delta, ordering: .relaxed)
+    }
 
     func adjustUsedMemory(by delta: Int) {
         used.add(delta, ordering: .relaxed)
@@ -183,7 +196,12 @@ public final class Keyspace: @unchecked Sendable {
     /// Removes every key of `database`, or of every database when nil.
     /// The caller either holds all locks (`locked`) or none.
     public func flush(database: Int?, locked: Bool = false) {
-        for shard in shards { access(shard, locked: locked) { shard.flush(database: database) } }
+        // All shards at once, with the observer told in between: no write can fall between
+        // the flush recorded for L3 and the flush of memory.
+        if !locked { lockAll() }
+        observer?.databaseFlushed(database)
+        for shard in shards { shard.flush(database: database) }
+        if !locked { unlockAll() }
     }
 
     /// Per-database key counts and volatile counts, for INFO keyspace.

@@ -30,6 +30,12 @@ public struct ShardStatistics: Sendable, Equatable {
     public var evictedKeys = 0
     public var volatileKeys = 0
     public var bytes = 0
+    /// Reads that found only a cold stub (value fetched from L3).
+    public var l3Hits = 0
+    /// Values dropped from memory because L3 holds them.
+    public var demotedToL3 = 0
+    public var l3IndexKeys = 0
+    public var l3IndexBytes = 0
 
     public init() {}
 
@@ -39,6 +45,8 @@ public struct ShardStatistics: Sendable, Equatable {
         r.keyspaceHits += b.keyspaceHits; r.keyspaceMisses += b.keyspaceMisses
         r.expiredKeys += b.expiredKeys; r.evictedKeys += b.evictedKeys
         r.volatileKeys += b.volatileKeys; r.bytes += b.bytes
+        r.l3Hits += b.l3Hits; r.demotedToL3 += b.demotedToL3
+        r.l3IndexKeys += b.l3IndexKeys; r.l3IndexBytes += b.l3IndexBytes
         return r
     }
 }
@@ -112,7 +120,11 @@ public final class Shard: @unchecked Sendable {
         switch access {
         case .read:
             statistics.keyspaceHits += 1
-            if entry.header.tier == .l1 { statistics.l1.hits += 1 } else { statistics.l1.misses += 1; statistics.l2.hits += 1 }
+            switch entry.header.tier {
+            case .l1: statistics.l1.hits += 1
+            case .l2: statistics.l1.misses += 1; statistics.l2.hits += 1
+            case .l3: statistics.l1.misses += 1; statistics.l2.misses += 1; statistics.l3Hits += 1
+            }
             touch(entry, now: now)
         case .write:
             touch(entry, now: now)
@@ -132,6 +144,7 @@ public final class Shard: @unchecked Sendable {
     /// Refreshes recency: an L2 entry is promoted to L1, an L1 entry moves to L1's front.
     @inline(__always)
     func touch(_ entry: Entry, now: Int64) {
+        guard entry.isWarm else { return }
         entry.header.lastAccess = keyspace.clockSeconds(now)
         if entry.header.frequency < 255 { entry.header.frequency += 1 }
         if entry.header.tier == .l1 {
@@ -169,6 +182,7 @@ public final class Shard: @unchecked Sendable {
         if expireAt != 0 { addVolatile(entry) }
         touchWatchers(database: database, key: key)
         reportMemory()
+        keyspace.observer?.entryWritten(entry)
         return entry
     }
 
@@ -178,29 +192,49 @@ public final class Shard: @unchecked Sendable {
         let new = old.withValue(value, now: keyspace.clockSeconds(now))
         let database = Int(old.header.database)
         tables[database].replace(old, with: new)
-        if old.header.tier == .l1 { l1.replace(old, with: new) } else { l2.replace(old, with: new) }
+        switch old.header.tier {
+        case .l1: l1.replace(old, with: new)
+        case .l2: l2.replace(old, with: new)
+        case .l3:
+            forgetStub(old)
+            new.header.tier = .l2
+            l2.pushFront(new)
+        }
         if old.header.volatileIndex >= 0 {
             let slot = Int(old.header.volatileIndex)
             volatile[slot] = new
             new.header.volatileIndex = old.header.volatileIndex
             old.header.volatileIndex = -1
         }
-        if let expireAt { setExpire(new, at: expireAt) }
+        if let expireAt { setExpire(new, at: expireAt, notify: false) }
         touch(new, now: now)
         new.withKey { touchWatchers(database: database, key: $0) }
         reportMemory()
+        keyspace.observer?.entryWritten(new)
         return new
     }
 
     /// Sets or clears (0) an entry's absolute expiry.
     public func setExpire(_ entry: Entry, at expireAt: Int64) {
+        setExpire(entry, at: expireAt, notify: true)
+    }
+
+    func setExpire(_ entry: Entry, at expireAt: Int64, notify: Bool) {
         entry.header.expireAt = expireAt
         if expireAt == 0 {
             removeVolatile(entry)
         } else if entry.header.volatileIndex < 0 {
             addVolatile(entry)
         }
+        reportMemory() // the volatile index may have grown or shrunk
         entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
+        guard notify, let observer = keyspace.observer else { return }
+        if entry.isWarm {
+            entry.header.l3Row = 0
+            observer.entryWritten(entry)
+        } else {
+            observer.stubExpireChanged(entry)
+        }
     }
 
     /// Deletes an entry.
@@ -208,12 +242,96 @@ public final class Shard: @unchecked Sendable {
         unlink(entry)
         entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
         reportMemory()
+        keyspace.observer?.entryDeleted(entry)
     }
 
     private func unlink(_ entry: Entry) {
         tables[Int(entry.header.database)].remove(entry)
-        if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
+        switch entry.header.tier {
+        case .l1: l1.remove(entry)
+        case .l2: l2.remove(entry)
+        case .l3: forgetStub(entry)
+        }
         removeVolatile(entry)
+    }
+
+    // MARK: - L3 stubs
+
+    /// Bytes and count of cold stubs (the in-memory index of keys whose values are only in L3).
+    private(set) var stubBytes = 0
+    private(set) var stubCount = 0
+
+    private func forgetStub(_ stub: Entry) {
+        stubBytes -= stub.cost
+        stubCount -= 1
+        keyspace.adjustColdEntries(by: -1)
+    }
+
+    private func rememberStub(_ stub: Entry) {
+        stubBytes += stub.cost
+        stubCount += 1
+        keyspace.adjustColdEntries(by: 1)
+    }
+
+    /// Replaces a committed warm entry by a cold stub (its value stays in L3 only).
+    private func makeCold(_ entry: Entry) {
+        let stub = entry.withKey {
+            Entry.makeStub(key: $0, hash: entry.header.hash, database: Int(entry.header.database),
+                           expireAt: entry.header.expireAt, row: entry.header.l3Row, now: entry.header.lastAccess)
+        }
+        tables[Int(entry.header.database)].replace(entry, with: stub)
+        if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
+        if entry.header.volatileIndex >= 0 {
+            volatile[Int(entry.header.volatileIndex)] = stub
+            stub.header.volatileIndex = entry.header.volatileIndex
+            entry.header.volatileIndex = -1
+        }
+        rememberStub(stub)
+    }
+
+    /// Loads a stub's value (read from L3) into L2. Returns false if the key changed meanwhile.
+    @discardableResult
+    public func warm(_ stub: Entry, value: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        guard !stub.isWarm, stub.withKey({ tables[Int(stub.header.database)].find($0, hash: stub.header.hash) }) === stub else {
+            return false
+        }
+        let entry = stub.withValue(value, now: keyspace.clockSeconds(now))
+        entry.header.tier = .l2
+        entry.header.l3Row = stub.header.l3Row
+        tables[Int(stub.header.database)].replace(stub, with: entry)
+        forgetStub(stub)
+        l2.pushFront(entry)
+        if stub.header.volatileIndex >= 0 {
+            volatile[Int(stub.header.volatileIndex)] = entry
+            entry.header.volatileIndex = stub.header.volatileIndex
+            stub.header.volatileIndex = -1
+        }
+        reportMemory()
+        return true
+    }
+
+    /// Records that `entry`'s current version is committed in L3 at `row`.
+    public func markPersisted(_ entry: Entry, row: Int64) {
+        entry.header.l3Row = row
+    }
+
+    /// Adds (or replaces) a stub while loading L3 at start-up; no observer call.
+    public func loadStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, expireAt: Int64, row: Int64, now: Int64) {
+        if let existing = tables[database].find(key, hash: hash) { unlink(existing) }
+        let stub = Entry.makeStub(key: key, hash: hash, database: database, expireAt: expireAt, row: row,
+                                  now: keyspace.clockSeconds(now))
+        tables[database].insert(stub)
+        if expireAt != 0 { addVolatile(stub) }
+        rememberStub(stub)
+        reportMemory()
+    }
+
+    /// Removes a key while loading L3 (a tombstone row); no observer call.
+    public func loadTombstone(database: Int, key: UnsafeRawBufferPointer, hash: UInt64) {
+        if let existing = tables[database].find(key, hash: hash) {
+            unlink(existing)
+            reportMemory()
+        }
     }
 
     func expire(_ entry: Entry) {
@@ -237,13 +355,20 @@ public final class Shard: @unchecked Sendable {
             l1.removeAll()
             l2.removeAll()
             volatile.removeAll()
+            keyspace.adjustColdEntries(by: -stubCount)
+            stubBytes = 0
+            stubCount = 0
         } else {
             for target in targets {
                 var doomed: [Entry] = []
                 doomed.reserveCapacity(tables[target].count)
                 tables[target].forEach { doomed.append($0) }
                 for entry in doomed {
-                    if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
+                    switch entry.header.tier {
+                    case .l1: l1.remove(entry)
+                    case .l2: l2.remove(entry)
+                    case .l3: forgetStub(entry)
+                    }
                     removeVolatile(entry)
                 }
                 tables[target].removeAll()
@@ -316,11 +441,43 @@ public final class Shard: @unchecked Sendable {
             }
             victim = best
         }
-        guard let victim else { return nil }
+        guard var victim else { return nil }
+        if keyspace.observer != nil {
+            // With L3 the value leaves memory only: the key stays as a stub. A version not yet
+            // committed cannot be dropped, so look up the LRU order for a committed one.
+            if !victim.isWarm || victim.header.l3Row == 0 {
+                guard let clean = committedVictim(policy: policy) else { return nil }
+                victim = clean
+            }
+            if victim.header.tier == .l1 { statistics.l1.evictions += 1 } else { statistics.l2.evictions += 1 }
+            statistics.demotedToL3 += 1
+            makeCold(victim)
+            reportMemory()
+            return victim
+        }
         if victim.header.tier == .l1 { statistics.l1.evictions += 1 } else { statistics.l2.evictions += 1 }
         statistics.evictedKeys += 1
         remove(victim)
         return victim
+    }
+
+    /// The least recently used warm entry already committed to L3, looking at most 16 entries up
+    /// from each tier's tail.
+    private func committedVictim(policy: EvictionPolicy) -> Entry? {
+        let anyKey = policy == .allkeysLRU || policy == .allkeysRandom
+        if let found = committedEntry(from: l2.tail, anyKey: anyKey) { return found }
+        return committedEntry(from: l1.tail, anyKey: anyKey)
+    }
+
+    private func committedEntry(from tail: Entry?, anyKey: Bool) -> Entry? {
+        var candidate = tail
+        var steps = 0
+        while steps < 16, let entry = candidate {
+            if entry.header.l3Row != 0 && (anyKey || entry.header.volatileIndex >= 0) { return entry }
+            candidate = entry.header.lruPrev
+            steps += 1
+        }
+        return nil
     }
 
     /// A uniformly random entry of any database in this shard.
@@ -380,6 +537,8 @@ public final class Shard: @unchecked Sendable {
         s.l2.bytes = l2.bytes
         s.volatileKeys = volatile.count
         s.bytes = usedBytes
+        s.l3IndexKeys = stubCount
+        s.l3IndexBytes = stubBytes
         return s
     }
 

@@ -6,6 +6,8 @@ import ServiceLifecycle
 import StrataCluster
 import StrataCommands
 import StrataConfig
+import StrataPersistence
+import StrataStore
 import StrataServer
 
 #if canImport(Glibc)
@@ -58,13 +60,34 @@ struct StrataServerCommand: AsyncParsableCommand {
         if !configuration.clusterNodes.isEmpty {
             do { router = try ClusterRouter(configuration: configuration, group: eventLoops) } catch { fail("bad configuration: \(error)") }
         }
-        let context = ServerContext(configuration: configuration, router: router)
+        let keyspace = Keyspace(databases: configuration.databases, now: WallClock.milliseconds())
+        // L3 (docs/durability.md): the SQLite tier, unless `persistence no`.
+        var l3: L3Tier?
+        if configuration.persistence {
+            let path = configuration.dir.hasSuffix("/") ? configuration.dir + configuration.l3File
+                                                        : configuration.dir + "/" + configuration.l3File
+            do {
+                l3 = try L3Tier(path: path, keyspace: keyspace, settings: configuration.batcherSettings)
+            } catch {
+                fail("cannot open the L3 database '\(path)': \(error). Fix or move the file, or start with --persistence no.")
+            }
+        }
+        let context = ServerContext(configuration: configuration, keyspace: keyspace, router: router, coldStorage: l3)
+        if let l3 {
+            context.hooks.configurationChanged = { l3.batcher.update($0.batcherSettings) }
+            l3.start { rows, milliseconds in
+                logger.notice("L3 loaded", metadata: ["rows": .string(String(rows)), "ms": .string(String(milliseconds))])
+            }
+        }
         let server = StrataServer(context: context, group: eventLoops, logger: logger)
         let cron = CronService(context: context)
         var clusterServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let router {
-            context.hooks.configurationChanged = { router.apply($0) }
             router.attach(context, logger: logger)
+            context.hooks.configurationChanged = { [l3] in
+                router.apply($0)
+                l3?.batcher.update($0.batcherSettings)
+            }
             let arguments = self.arguments
             // SIGHUP rereads the configuration; a changed `cluster-nodes` moves the slots that change owner.
             clusterServices.append(.init(service: ClusterService(router: router, logger: logger) {
@@ -90,12 +113,16 @@ struct StrataServerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as StartupError {
+            l3?.shutdown()
             try? await eventLoops.shutdownGracefully()
             fail(error.description)
         } catch {
+            l3?.shutdown()
             try? await eventLoops.shutdownGracefully()
             fail("\(error)")
         }
+        // Every acknowledged write is committed before the process exits.
+        l3?.shutdown()
         try await eventLoops.shutdownGracefully()
     }
 
@@ -103,6 +130,17 @@ struct StrataServerCommand: AsyncParsableCommand {
         let line = "strata-server: \(message)\n"
         _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
         Glibc.exit(1)
+    }
+}
+
+extension Configuration {
+    var batcherSettings: BatcherSettings {
+        var settings = BatcherSettings()
+        settings.policy = FsyncPolicy(rawValue: l3Fsync) ?? .everysec
+        settings.batchMax = l3BatchMax
+        settings.flushIntervalMilliseconds = l3FlushInterval
+        settings.queueLimit = l3QueueMax
+        return settings
     }
 }
 

@@ -1,0 +1,101 @@
+import CSQLite
+import NIOConcurrencyHelpers
+
+/// The SQLite file behind the L3 tier: an append-only log of key versions.
+///
+/// Every write appends a row (`seq` ascending, so inserts go to the end of the B-tree and cost
+/// sequential I/O instead of one random page per key); a deletion appends a tombstone (NULL
+/// value). The newest row of a key wins. The in-memory keyspace knows each key's current row,
+/// so a cold read is one rowid lookup, and a key that exists nowhere costs no disk read at all.
+/// See docs/durability.md.
+public final class L3Store: @unchecked Sendable {
+    /// Schema version written to `PRAGMA user_version`; files from a newer version are refused.
+    public static let schemaVersion: Int64 = 1
+
+    public let path: String
+    /// The batcher's connection: used only on the batcher thread.
+    let writer: SQLiteConnection
+    /// Read-only connections for cold reads, one per reader thread at a time.
+    /// `@unchecked Sendable`: the pool array is guarded by `readersLock`.
+    private var readers: [SQLiteConnection] = []
+    private let readersLock = NIOLock()
+
+    public init(path: String, synchronous: String) throws(SQLiteError) {
+        self.path = path
+        writer = try SQLiteConnection(path: path)
+        // Refuse a file that is not ours or is damaged before touching it.
+        let check = try writer.prepare("PRAGMA quick_check")
+        if try check.step() {
+            let verdict = check.withBlob(0) { String(decoding: $0, as: UTF8.self) }
+            check.reset()
+            if verdict != "ok" { throw SQLiteError(code: SQLITE_CORRUPT, message: "integrity check failed: \(verdict)") }
+        }
+        check.reset()
+        let version = try writer.integer("PRAGMA user_version")
+        if version > L3Store.schemaVersion {
+            throw SQLiteError(code: SQLITE_MISMATCH,
+                              message: "database schema version \(version) is newer than this Strata supports (\(L3Store.schemaVersion))")
+        }
+        try writer.execute("PRAGMA journal_mode=WAL")
+        try writer.execute("PRAGMA synchronous=\(synchronous)")
+        try writer.execute("PRAGMA cache_size=-65536")
+        try writer.execute("PRAGMA wal_autocheckpoint=10000")
+        try migrate(from: version)
+    }
+
+    private func migrate(from version: Int64) throws(SQLiteError) {
+        if version < 1 {
+            try writer.execute("""
+                BEGIN;
+                CREATE TABLE IF NOT EXISTS log (
+                    seq INTEGER PRIMARY KEY,
+                    db INTEGER NOT NULL,
+                    key BLOB NOT NULL,
+                    value BLOB,
+                    expire_at INTEGER NOT NULL DEFAULT 0
+                );
+                PRAGMA user_version = 1;
+                COMMIT;
+                """)
+        }
+    }
+
+    /// Reads every row in order (start-up recovery). `row` gets seq, db, key, expireAt,
+    /// isTombstone.
+    public func scan(_ row: (Int64, Int, UnsafeRawBufferPointer, Int64, Bool) -> Void) throws(SQLiteError) {
+        let statement = try writer.prepare("SELECT seq, db, key, expire_at, value IS NULL FROM log ORDER BY seq")
+        defer { statement.reset() }
+        while try statement.step() {
+            let seq = statement.int64(0)
+            let db = Int(statement.int64(1))
+            let expireAt = statement.int64(3)
+            let tombstone = statement.int64(4) != 0
+            statement.withBlob(2) { row(seq, db, $0, expireAt, tombstone) }
+        }
+    }
+
+    public var rowCount: Int64 { (try? writer.integer("SELECT count(*) FROM log")) ?? 0 }
+
+    /// Rows: the statement is reset before returning so it holds no read transaction open.
+    func integerReset(_ sql: String) throws(SQLiteError) -> Int64 { try writer.integer(sql) }
+
+    /// Reads one value by row (a cold read). Runs on a reader thread, never an event loop.
+    public func readValue(row: Int64) throws(SQLiteError) -> [UInt8]? {
+        let connection = try takeReader()
+        defer { returnReader(connection) }
+        let statement = try connection.prepare("SELECT value FROM log WHERE seq = ?")
+        statement.bind(1, row)
+        defer { statement.reset() }
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.withBlob(0) { Array($0) }
+    }
+
+    private func takeReader() throws(SQLiteError) -> SQLiteConnection {
+        if let connection = readersLock.withLock({ readers.popLast() }) { return connection }
+        return try SQLiteConnection(path: path, readOnly: true)
+    }
+
+    private func returnReader(_ connection: SQLiteConnection) {
+        readersLock.withLock { readers.append(connection) }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import StrataCommands
+import StrataStore
+import Synchronization
+
+/// The L3 tier: the SQLite log, its write batcher, reader threads for cold reads, and start-up
+/// recovery. Plugs into the command layer as its ``ColdStorage``.
+public final class L3Tier: ColdStorage, Sendable {
+    public let store: L3Store
+    public let batcher: WriteBatcher
+    private let keyspace: Keyspace
+    /// Cold reads run here, never on an event loop.
+    private let readers: NIOThreadPool
+    private let loading = Atomic<Bool>(true)
+    private let saveTime: Atomic<Int64>
+    private let loadedKeys = Atomic<Int>(0)
+    private let loadMilliseconds = Atomic<Int64>(0)
+
+    /// Opens (or creates) the database and attaches the batcher to `keyspace`.
+    /// - Throws: ``SQLiteError`` when the file cannot be opened, is damaged, or is too new.
+    public init(path: String, keyspace: Keyspace, settings: BatcherSettings) throws(SQLiteError) {
+        store = try L3Store(path: path, synchronous: settings.policy.synchronousPragma)
+        self.keyspace = keyspace
+        batcher = WriteBatcher(store: store, keyspace: keyspace, settings: settings)
+        readers = NIOThreadPool(numberOfThreads: 2)
+        saveTime = Atomic(WriteBatcher.now() / 1000)
+        keyspace.observer = batcher
+    }
+
+    /// Starts the batcher and the reader threads, then loads the key index from disk in the
+    /// background; until it is done the tier reports `isLoading` (INFO `loading:1`).
+    public func start(onLoaded: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }) {
+        readers.start()
+        let started = WriteBatcher.now()
+        let thread = Thread { [self] in
+            var count = 0
+            do {
+                let keyspace = self.keyspace
+                try store.scan { row, db, key, expireAt, tombstone in
+                    guard db < keyspace.databases else { return }
+                    let hash = keyspace.hasher.hash(key)
+                    let shard = keyspace.shard(for: hash)
+                    let now = WriteBatcher.now()
+                    shard.lock.withLock {
+                        if tombstone || (expireAt != 0 && now > expireAt) {
+                            shard.loadTombstone(database: db, key: key, hash: hash)
+                        } else {
+                            shard.loadStub(database: db, key: key, hash: hash, expireAt: expireAt, row: row, now: now)
+                        }
+                    }
+                    count += 1
+                }
+            } catch {
+                print("strata: L3 recovery stopped early: \(error)")
+            }
+            let elapsed = WriteBatcher.now() - started
+            loadedKeys.store(count, ordering: .relaxed)
+            loadMilliseconds.store(elapsed, ordering: .relaxed)
+            // Only now may writes flow to the batcher (none are accepted while loading).
+            batcher.start()
+            loading.store(false, ordering: .releasing)
+            onLoaded(count, elapsed)
+        }
+        thread.start()
+    }
+
+    /// Drains the batcher (every acknowledged write is committed) and stops the threads.
+    public func shutdown() {
+        batcher.stop()
+        try? readers.syncShutdownGracefully()
+    }
+
+    // MARK: - ColdStorage
+
+    public var isLoading: Bool { loading.load(ordering: .acquiring) }
+    public var failure: String? { batcher.isFailing ? (batcher.statistics.lastError ?? "write error") : nil }
+    public var syncsEveryWrite: Bool { batcher.policy == .always }
+    public var isBehind: Bool { batcher.isBehind }
+    public var lastSave: Int64 { saveTime.load(ordering: .relaxed) }
+
+    public func barrier(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        batcher.barrier(on: eventLoop)
+    }
+
+    public func drained(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        batcher.drained(on: eventLoop)
+    }
+
+    public func save(on eventLoop: any EventLoop) -> EventLoopFuture<Int64> {
+        batcher.barrier(on: eventLoop).map { [self] in
+            let time = batcher.noteSaved()
+            saveTime.store(time, ordering: .relaxed)
+            return time
+        }
+    }
+
+    public func warm(_ stubs: [Entry], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let store = self.store
+        let keyspace = self.keyspace
+        // Rows are read under the stub's identity: if the key changes meanwhile, `warm` refuses
+        // the stale value and the command simply runs against the new state.
+        let rows: [(Entry, Int64)] = stubs.map { stub in
+            let shard = keyspace.shard(for: stub.withKey { keyspace.hasher.hash($0) })
+            return (stub, shard.lock.withLock { stub.header.l3Row })
+        }
+        return readers.runIfActive(eventLoop: eventLoop) {
+            for (stub, row) in rows {
+                guard let value = try store.readValue(row: row) else { continue }
+                let shard = keyspace.shard(for: stub.withKey { keyspace.hasher.hash($0) })
+                let now = WriteBatcher.now()
+                value.withUnsafeBytes { bytes in
+                    shard.lock.withLock { _ = shard.warm(stub, value: bytes, now: now) }
+                }
+            }
+        }
+    }
+
+    public func infoFields() -> [(String, String)] {
+        let s = batcher.statistics
+        let policy = batcher.policy
+        return [
+            ("loading", isLoading ? "1" : "0"), ("async_loading", "0"),
+            ("rdb_changes_since_last_save", String(s.changesSinceSave)),
+            ("rdb_bgsave_in_progress", "0"), ("rdb_last_save_time", String(lastSave)),
+            ("rdb_last_bgsave_status", s.lastError == nil ? "ok" : "err"),
+            ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0"),
+            ("aof_last_write_status", batcher.isFailing ? "err" : "ok"),
+            ("l3_enabled", "1"), ("l3_file", store.path), ("l3_fsync", policy.rawValue),
+            ("l3_queue_depth", String(s.queueDepth)), ("l3_oldest_pending_ms", String(s.oldestPendingMilliseconds)),
+            ("l3_batches", String(s.batches)), ("l3_rows_written", String(s.rowsWritten)),
+            ("l3_last_commit_time", String(s.lastCommitTime)), ("l3_last_commit_usec", String(s.lastCommitMicroseconds)),
+            ("l3_failures", String(s.failures)), ("l3_last_error", s.lastError ?? ""),
+            ("l3_loaded_rows", String(loadedKeys.load(ordering: .relaxed))),
+            ("l3_load_ms", String(loadMilliseconds.load(ordering: .relaxed))),
+        ]
+    }
+}
