@@ -1,0 +1,192 @@
+import StrataRESP
+import Testing
+
+@Suite("MULTI, EXEC, DISCARD and WATCH")
+struct TransactionTests {
+    @Test("queued commands run in order at EXEC")
+    func execRuns() {
+        let c = TestServer().client()
+        #expect(c.call("multi") == ok)
+        #expect(c.call("set", "a", "1") == queued)
+        #expect(c.call("incr", "a") == queued)
+        #expect(c.call("get", "a") == queued)
+        #expect(c.call("get", "nothing") == queued)
+        #expect(c.call("exec") == .array([ok, int(2), bulk("2"), .null]))
+        #expect(c.call("get", "a") == bulk("2"))
+        #expect(c.call("multi") == ok)
+        #expect(c.call("exec") == .array([]))
+    }
+
+    @Test("a command that fails while running does not abort the others")
+    func runtimeErrors() {
+        let c = TestServer().client()
+        c.call("multi")
+        c.call("set", "a", "x")
+        c.call("incr", "a")
+        c.call("get", "a")
+        #expect(c.call("exec") == .array([ok, notInteger, bulk("x")]))
+    }
+
+    @Test("an error while queueing aborts EXEC with EXECABORT", arguments: [
+        ["set", "a"], ["nosuchcommand", "x"], ["get"],
+    ])
+    func execAbort(_ bad: [String]) {
+        let c = TestServer().client()
+        #expect(c.call("multi") == ok)
+        #expect(c.call("set", "b", "1") == queued)
+        if case .error = c.call(bad) {} else { Issue.record("\(bad) was queued") }
+        #expect(c.call("set", "c", "1") == queued)
+        #expect(c.call("exec") == err("EXECABORT Transaction discarded because of previous errors."))
+        #expect(c.call("exists", "b", "c") == int(0))
+        // The transaction is over.
+        #expect(c.call("exec") == err("ERR EXEC without MULTI"))
+    }
+
+    @Test("MULTI, EXEC, DISCARD and WATCH out of place")
+    func misuse() {
+        let c = TestServer().client()
+        #expect(c.call("exec") == err("ERR EXEC without MULTI"))
+        #expect(c.call("discard") == err("ERR DISCARD without MULTI"))
+        c.call("multi")
+        #expect(c.call("multi") == err("ERR MULTI calls can not be nested"))
+        #expect(c.call("watch", "x") == err("ERR WATCH inside MULTI is not allowed"))
+        #expect(c.call("set", "a", "1") == queued)
+        // Neither error dooms the transaction.
+        #expect(c.call("exec") == .array([ok]))
+    }
+
+    @Test("DISCARD drops the queue")
+    func discard() {
+        let c = TestServer().client()
+        c.call("multi")
+        c.call("set", "a", "1")
+        #expect(c.call("discard") == ok)
+        #expect(c.call("get", "a") == .null)
+        #expect(c.call("exec") == err("ERR EXEC without MULTI"))
+    }
+
+    @Test("a WATCHed key written by another client aborts EXEC")
+    func watchAbort() {
+        let server = TestServer()
+        let a = server.client(), b = server.client()
+        a.call("set", "k", "1")
+        #expect(a.call("watch", "k", "other") == ok)
+        #expect(b.call("set", "k", "2") == ok)
+        a.call("multi")
+        #expect(a.call("set", "k", "3") == queued)
+        #expect(a.raw("exec") == "*-1\r\n")
+        #expect(a.call("get", "k") == bulk("2"))
+        // EXEC unwatched everything: the next transaction runs.
+        b.call("set", "k", "4")
+        a.call("multi")
+        a.call("set", "k", "5")
+        #expect(a.call("exec") == .array([ok]))
+        #expect(a.call("get", "k") == bulk("5"))
+    }
+
+    @Test("deleting, expiring or creating a WATCHed key aborts EXEC", arguments: ["del", "expire", "create", "flushall"])
+    func watchOtherChanges(_ change: String) {
+        let server = TestServer()
+        let a = server.client(), b = server.client()
+        if change != "create" { a.call("set", "k", "1") }
+        a.call("watch", "k")
+        switch change {
+        case "del": b.call("del", "k")
+        case "expire": b.call("expire", "k", "100")
+        case "create": b.call("set", "k", "new")
+        default: b.call("flushall")
+        }
+        a.call("multi")
+        a.call("ping")
+        #expect(a.call("exec") == .nullArray)
+    }
+
+    @Test("a WATCHed key that expires before EXEC aborts it")
+    func watchExpiry() {
+        let server = TestServer()
+        let a = server.client()
+        a.call("set", "k", "v", "px", "100")
+        a.call("watch", "k")
+        server.now += 200
+        a.call("multi")
+        a.call("get", "k")
+        #expect(a.call("exec") == .nullArray)
+    }
+
+    @Test("writes that do not touch the WATCHed key leave EXEC alone")
+    func watchUntouched() {
+        let server = TestServer()
+        let a = server.client(), b = server.client()
+        a.call("set", "k", "1")
+        a.call("watch", "k")
+        b.call("set", "other", "x")
+        b.call("get", "k")
+        b.call("select", "1")
+        b.call("set", "k", "other db")
+        a.call("multi")
+        a.call("incr", "k")
+        #expect(a.call("exec") == .array([int(2)]))
+    }
+
+    @Test("UNWATCH and DISCARD forget the watched keys")
+    func unwatch() {
+        let server = TestServer()
+        let a = server.client(), b = server.client()
+        a.call("watch", "k")
+        #expect(a.call("unwatch") == ok)
+        b.call("set", "k", "x")
+        a.call("multi")
+        a.call("get", "k")
+        #expect(a.call("exec") == .array([bulk("x")]))
+
+        a.call("watch", "k")
+        a.call("multi")
+        a.call("discard")
+        b.call("set", "k", "y")
+        a.call("multi")
+        a.call("get", "k")
+        #expect(a.call("exec") == .array([bulk("y")]))
+    }
+
+    /// Every shard lock is held during EXEC, so a whole-keyspace command must not take them again
+    /// (NIOLock is not recursive: a debug build traps, a release build deadlocks).
+    @Test("whole-keyspace commands inside EXEC")
+    func keyspaceCommandsInsideExec() {
+        let c = TestServer().client()
+        c.call("mset", "a", "1", "b", "2")
+        c.call("multi")
+        for command in [["keys", "a*"], ["scan", "0", "COUNT", "100"], ["randomkey"], ["dbsize"], ["info", "keyspace"],
+                        ["rename", "a", "c"], ["copy", "b", "d"], ["mget", "c", "d"], ["flushdb"]] {
+            #expect(c.call(command) == queued)
+        }
+        let replies = c.call("exec").items
+        #expect(replies.count == 9)
+        guard replies.count == 9 else { return }
+        #expect(replies[0] == .array([bulk("a")]))
+        #expect(Set(replies[1].items.last?.items.compactMap(\.string) ?? []) == ["a", "b"])
+        #expect(replies[2] == bulk("a") || replies[2] == bulk("b"))
+        #expect(replies[3] == int(2))
+        #expect(replies[4].string?.contains("db0:keys=2") == true)
+        #expect(Array(replies[5...8]) == [ok, int(1), .array([bulk("1"), bulk("2")]), ok])
+        #expect(c.call("dbsize") == int(0))
+    }
+
+    @Test("server and introspection commands inside EXEC")
+    func serverCommandsInsideExec() {
+        let c = TestServer().client()
+        c.call("set", "b", "1")
+        let commands: [[String]] = [
+            ["info"], ["client", "list"], ["client", "info"], ["config", "set", "maxmemory", "0"], ["config", "resetstat"],
+            ["config", "get", "port"], ["memory", "usage", "b"], ["object", "encoding", "b"], ["object", "idletime", "b"],
+            ["time"], ["lastsave"], ["command", "count"], ["ttl", "b"], ["touch", "b"], ["persist", "b"],
+            ["getex", "b", "EX", "10"], ["append", "b", "x"], ["setrange", "b", "0", "z"], ["incrbyfloat", "f", "1.5"],
+            ["del", "b"], ["exists", "b"], ["flushall"],
+        ]
+        c.call("multi")
+        for command in commands { #expect(c.call(command) == queued, "\(command)") }
+        let replies = c.call("exec").items
+        #expect(replies.count == commands.count)
+        #expect(replies.filter { if case .error = $0 { return true }; return false }.isEmpty, "\(replies)")
+        #expect(replies.last == ok)
+    }
+}

@@ -1,0 +1,201 @@
+import NIOCore
+import NIOEmbedded
+import StrataCommands
+import StrataConfig
+import StrataRESP
+import Testing
+@testable import StrataServer
+
+/// Counts what reaches the socket: writes and flushes.
+final class OutboundCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    var writes = 0
+    var flushes = 0
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        writes += 1
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
+    }
+}
+
+/// A ConnectionHandler on an EmbeddedChannel, connected, with a counter in front of it.
+struct Connection {
+    let channel: EmbeddedChannel
+    let counter = OutboundCounter()
+    let server: ServerContext
+
+    init(configure: (inout Configuration) -> Void = { _ in }, queryBufferLimit: Int = 1 << 30) throws {
+        var configuration = Configuration()
+        configure(&configuration)
+        server = ServerContext(configuration: configuration)
+        channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(
+            ConnectionHandler(server: server, limits: RESPLimits(maxBulkLength: configuration.protoMaxBulkLength),
+                              queryBufferLimit: queryBufferLimit))
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 6379), promise: nil)
+    }
+
+    /// Delivers `bytes` as one read (channelRead then channelReadComplete).
+    func send(_ bytes: [UInt8]) throws {
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
+    }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    /// Everything flushed so far, as one string, and how many buffers it came in.
+    func received() throws -> (text: String, buffers: Int) {
+        var text = ""
+        var buffers = 0
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            text += String(buffer: buffer)
+            buffers += 1
+        }
+        return (text, buffers)
+    }
+
+    var isOpen: Bool {
+        channel.embeddedEventLoop.run()
+        return channel.isActive
+    }
+
+    func close() {
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
+@Suite("ConnectionHandler")
+struct ConnectionHandlerTests {
+    static let pipeline = "*1\r\n$4\r\nPING\r\nSET k v\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nINCR\r\n\r\nECHO \"hi there\"\r\n"
+    static let replies = "+PONG\r\n+OK\r\n$1\r\nv\r\n-ERR wrong number of arguments for 'incr' command\r\n$8\r\nhi there\r\n"
+
+    @Test("pipelined commands in one read: replies in order, in one write and one flush")
+    func pipelining() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        #expect(connection.server.clients.count == 1)
+        try connection.send(Self.pipeline)
+        let (text, buffers) = try connection.received()
+        #expect(text == Self.replies)
+        #expect(buffers == 1)
+        #expect(connection.counter.writes == 1)
+        #expect(connection.counter.flushes == 1)
+        #expect(connection.server.statistics.commandsProcessed.load(ordering: .relaxed) == 5)
+        #expect(connection.isOpen)
+    }
+
+    @Test("input split across many reads gives the same replies", arguments: [1, 2, 3, 7, 16])
+    func splitInput(pieceSize: Int) throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        let bytes = Array(Self.pipeline.utf8)
+        for start in stride(from: 0, to: bytes.count, by: pieceSize) {
+            try connection.send(Array(bytes[start..<min(bytes.count, start + pieceSize)]))
+        }
+        let (text, buffers) = try connection.received()
+        #expect(text == Self.replies)
+        // A read that completes no command writes nothing.
+        #expect(buffers <= 5)
+        #expect(connection.counter.flushes == buffers)
+    }
+
+    @Test("a large argument arriving in many reads")
+    func largeArgument() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        let payload = String(repeating: "x", count: 300_000)
+        let bytes = Array("*2\r\n$4\r\nECHO\r\n$300000\r\n\(payload)\r\n*1\r\n$4\r\nPING\r\n".utf8)
+        for start in stride(from: 0, to: bytes.count, by: 4096) {
+            try connection.send(Array(bytes[start..<min(bytes.count, start + 4096)]))
+        }
+        let (text, _) = try connection.received()
+        #expect(text == "$300000\r\n\(payload)\r\n+PONG\r\n")
+    }
+
+    @Test("a large batch of replies is written in parts but flushed once")
+    func highWater() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        let value = String(repeating: "v", count: 100_000)
+        try connection.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n\(value)\r\n")
+        _ = try connection.received()
+        let writesBefore = connection.counter.writes, flushesBefore = connection.counter.flushes
+        try connection.send(String(repeating: "GET k\r\n", count: 10))
+        let (text, _) = try connection.received()
+        #expect(text == String(repeating: "$100000\r\n\(value)\r\n", count: 10))
+        #expect(connection.counter.writes - writesBefore > 1)
+        #expect(connection.counter.flushes - flushesBefore == 1)
+    }
+
+    @Test("a protocol error is answered, then the connection closes; later input is ignored")
+    func protocolError() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        try connection.send("PING\r\n*1\r\nx PING\r\n")
+        let (text, _) = try connection.received()
+        #expect(text == "+PONG\r\n-ERR Protocol error: expected '$', got 'x'\r\n")
+        #expect(!connection.isOpen)
+        #expect(connection.server.clients.count == 0)
+    }
+
+    @Test("the stricter limits before AUTH close the connection with Redis's text")
+    func unauthenticated() throws {
+        let connection = try Connection(configure: { $0.requirePass = "pw" })
+        defer { connection.close() }
+        try connection.send("GET k\r\n*11\r\n")
+        let (text, _) = try connection.received()
+        #expect(text == "-NOAUTH Authentication required.\r\n-ERR Protocol error: unauthenticated multibulk length\r\n")
+        #expect(!connection.isOpen)
+    }
+
+    @Test("after AUTH the normal limits apply")
+    func authenticated() throws {
+        let connection = try Connection(configure: { $0.requirePass = "pw" })
+        defer { connection.close() }
+        let big = String(repeating: "b", count: 20_000)
+        try connection.send("AUTH pw\r\n*2\r\n$4\r\nECHO\r\n$20000\r\n\(big)\r\n")
+        let (text, _) = try connection.received()
+        #expect(text == "+OK\r\n$20000\r\n\(big)\r\n")
+        #expect(connection.isOpen)
+    }
+
+    @Test("QUIT replies +OK, then closes; commands after it are not run")
+    func quit() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        try connection.send("QUIT\r\nSET after quit\r\n")
+        let (text, _) = try connection.received()
+        #expect(text == "+OK\r\n")
+        #expect(!connection.isOpen)
+        #expect(connection.server.keyspace.keyCount(database: 0) == 0)
+    }
+
+    @Test("a query buffer over the limit closes the connection without a reply")
+    func queryBufferLimit() throws {
+        let connection = try Connection(queryBufferLimit: 1024)
+        defer { connection.close() }
+        try connection.send("*2\r\n$4\r\nECHO\r\n$2000\r\n")
+        #expect(connection.isOpen)
+        try connection.send(String(repeating: "z", count: 1100))
+        let (text, _) = try connection.received()
+        #expect(text == "")
+        #expect(!connection.isOpen)
+    }
+
+    @Test("closing the connection releases its session and its WATCHes")
+    func disconnect() throws {
+        let connection = try Connection()
+        try connection.send("WATCH k\r\nMULTI\r\nSET k v\r\n")
+        #expect(try connection.received().text == "+OK\r\n+OK\r\n+QUEUED\r\n")
+        #expect(connection.server.clients.count == 1)
+        connection.close()
+        #expect(connection.server.clients.count == 0)
+        #expect(connection.server.keyspace.keyCount(database: 0) == 0)
+    }
+}

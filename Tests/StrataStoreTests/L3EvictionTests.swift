@@ -1,0 +1,44 @@
+import Testing
+@testable import StrataStore
+
+/// Records nothing; stands in for the write batcher so eviction runs in L3 mode.
+final class NullObserver: KeyspaceObserver, @unchecked Sendable {
+    func entryWritten(_ entry: Entry) {}
+    func entryDeleted(_ entry: Entry) {}
+    func stubExpireChanged(_ entry: Entry) {}
+    func databaseFlushed(_ database: Int?) {}
+}
+
+@Suite struct L3EvictionTests {
+    @Test func committedValuesLeaveMemoryAsStubs() {
+        let keyspace = Keyspace(databases: 1, shardCount: 4, now: 0)
+        let observer = NullObserver()
+        keyspace.observer = observer
+        keyspace.configureMemory(maxMemory: 64 * 1024, policy: .allkeysLRU, l1Share: 20)
+        let value = [UInt8](repeating: 0x78, count: 1000)
+        var entries: [Entry] = []
+        for i in 0..<200 {
+            let key = Array("key:\(i)".utf8)
+            let hash = keyspace.hasher.hash(key)
+            let shard = keyspace.shard(for: hash)
+            shard.lock.withLock {
+                key.withUnsafeBytes { k in value.withUnsafeBytes { v in
+                    entries.append(shard.insert(database: 0, key: k, hash: hash, value: v, expireAt: 0, now: 0))
+                } }
+            }
+        }
+        #expect(keyspace.usedMemory > 64 * 1024)
+        // Nothing committed yet: nothing may leave memory.
+        #expect(keyspace.evictIfNeeded(now: 0) == false)
+        for (i, entry) in entries.enumerated() {
+            let shard = keyspace.shard(for: entry.withKey { keyspace.hasher.hash($0) })
+            shard.lock.withLock { shard.markPersisted(entry, row: Int64(i + 1)) }
+        }
+        #expect(keyspace.evictIfNeeded(now: 0) == true)
+        #expect(keyspace.usedMemory <= 64 * 1024)
+        let stats = keyspace.statistics()
+        #expect(stats.l3IndexKeys + stats.l1.keys + stats.l2.keys == 200)
+        #expect(stats.evictedKeys == 0)
+        #expect(stats.demotedToL3 == stats.l3IndexKeys)
+    }
+}
