@@ -161,6 +161,25 @@ class ServerProcess:
         self.stopped_during = _current_test["nodeid"]
         return self.exit_code
 
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush anything (a crash)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            with open(self.log_path, "ab") as log:
+                log.write(b"### killed with SIGKILL by the test\n")
+        self.stop()
+
+    def restart(self, *, kill: bool = False) -> "ServerProcess":
+        """Stops the server (SIGTERM, or SIGKILL with ``kill``) and starts it again with the same
+        arguments on the same directory (a new port). Returns once it answers PING, which may be
+        before it has finished loading its data."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        return self.start()
+
     def log_tail(self, max_lines: int = 200) -> str:
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()

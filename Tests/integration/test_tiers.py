@@ -32,6 +32,21 @@ import time
 import pytest
 
 from conftest import target
+
+
+@pytest.fixture
+def server_factory(server_factory):
+    """These tests cover the in-memory tiers alone: eviction here removes keys. With L3 on
+    (the default) an evicted value only leaves memory; test_l3.py covers that."""
+    class MemoryOnly:
+        def __call__(self, *args, **kwargs):
+            if target() == "strata" and kwargs.get("kind", "strata") == "strata":
+                args = args + ("--persistence", "no")
+            return server_factory(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(server_factory, name)
+    return MemoryOnly()
 from resp_client import NIL, OK, Bulk, Error, Integer, RespConnection, Simple, Verbatim
 
 SHARDS = 64

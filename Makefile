@@ -1,0 +1,78 @@
+# Strata: build, run and test.
+#
+#   make run               build the release binary and start it (ARGS="--port 7000 ...")
+#   make test              unit tests, then the Python integration suite
+#   make bench             benchmarks (SCENARIO=name for one)
+#   make microbench        micro-benchmarks in Benchmarks/ (FILTER=regex for some)
+#
+# Variables: PYTHON (python3), SWIFT (swift), ARGS, SCENARIO, PYTEST_ARGS, FILTER.
+
+PYTHON ?= python3
+SWIFT ?= swift
+ARGS ?=
+SCENARIO ?=
+PYTEST_ARGS ?= -q
+
+RELEASE_BIN := .build/release/strata-server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
+PIP_PACKAGES := redis pytest
+
+.PHONY: all deps build release run test unit integration bench microbench clean
+
+all: build
+
+# Installs only what is missing, so a second run does nothing.
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-cli"; \
+	{ command -v nutcracker >/dev/null 2>&1 || [ -x /usr/sbin/nutcracker ]; } || missing="$$missing nutcracker"; \
+	[ -f /usr/include/sqlite3.h ] || missing="$$missing sqlite3.h"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
+	fi
+	@if ! $(PYTHON) -c 'import redis, pytest' >/dev/null 2>&1; then \
+		echo "deps: installing $(PIP_PACKAGES) with pip"; \
+		$(PYTHON) -m pip install --quiet $(PIP_PACKAGES) 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --break-system-packages $(PIP_PACKAGES); \
+	fi
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release --product strata-server
+
+run: release
+	exec $(RELEASE_BIN) $(ARGS)
+
+unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+integration: deps release
+	$(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	$(MAKE) release
+	$(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+
+bench: deps release
+	$(PYTHON) bench/run.py $(if $(SCENARIO),--scenario $(SCENARIO))
+
+clean:
+	$(SWIFT) package clean
+	rm -rf bench-out Tests/integration/.pytest_cache
+	find Tests/integration -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Micro-benchmarks (ordo-one/benchmark): time and mallocs per operation of RESP decode/encode,
+# keyspace get/set and the pipelined GET/SET path. A separate package with its own .build, so
+# neither `make build` nor `make test` builds it. Figures marked * are per operation.
+FILTER ?=
+microbench:
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress $(if $(FILTER),--filter '$(FILTER)')
