@@ -1,0 +1,1 @@
+"""Strata's benchmark harness: Strata vs redis-server, same client, same run."""

@@ -1,0 +1,7 @@
+"""The scenarios, in the order a full run takes them. Each module has NAME,
+TITLE and run(ctx) -> Result."""
+
+from . import cluster, eviction, memory, persistence, throughput
+
+ALL = [throughput, memory, eviction, persistence, cluster]
+BY_NAME = {module.NAME: module for module in ALL}
