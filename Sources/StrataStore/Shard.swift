@@ -93,7 +93,9 @@ public final class Shard: @unchecked Sendable {
     /// Bytes this shard last reported to the keyspace's global counter.
     private var reportedBytes = 0
     private var generator: SplitMix64
-    unowned let keyspace: Keyspace
+    // unowned(unsafe): the keyspace owns its shards and outlives them; a checked unowned read
+    // costs a reference-count round trip on every lookup.
+    unowned(unsafe) let keyspace: Keyspace
 
     init(index: Int, databases: Int, keyspace: Keyspace, seed: UInt64) {
         self.index = index
