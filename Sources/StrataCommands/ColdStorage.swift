@@ -11,6 +11,8 @@ public protocol ColdStorage: AnyObject, Sendable {
     var syncsEveryWrite: Bool { get }
     /// The write queue is over its limit: writers wait for it to drain.
     var isBehind: Bool { get }
+    /// Some write is not committed yet (pending or in a batch being committed).
+    var hasUncommittedWrites: Bool { get }
     /// Completes once everything written so far is committed.
     func barrier(on eventLoop: any EventLoop) -> EventLoopFuture<Void>
     /// Completes once the write queue is back under its limit.

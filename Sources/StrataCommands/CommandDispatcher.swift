@@ -36,18 +36,6 @@ public enum CommandDispatcher {
             reject(&context, "NOAUTH Authentication required.")
             return
         }
-        if spec.flags.contains(.denyOOM) && server.keyspace.maxMemory > 0 {
-            if !context.allShardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
-                // With L3, values not yet committed cannot leave memory: rather than refuse the
-                // write, wait for the batcher to commit them, then try again (backpressure).
-                if let cold = server.coldStorage, server.keyspace.policy != .noeviction, let eventLoop = context.eventLoop {
-                    context.suspension = (cold.barrier(on: eventLoop), true)
-                    return
-                }
-                reject(&context, "OOM command not allowed when used memory > 'maxmemory'.")
-                return
-            }
-        }
         if let cold = server.coldStorage {
             if cold.isLoading && !spec.flags.contains(.loading) {
                 reject(&context, "LOADING Redis is loading the dataset in memory")
@@ -66,6 +54,20 @@ public enum CommandDispatcher {
             let stubs = coldEntries(for: spec, &context)
             if !stubs.isEmpty, let eventLoop = context.eventLoop {
                 context.suspension = (cold.warm(stubs, on: eventLoop), true)
+                return
+            }
+        }
+        if spec.flags.contains(.denyOOM) && server.keyspace.maxMemory > 0 {
+            if !context.allShardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
+                // With L3, values not yet committed cannot leave memory: rather than refuse the
+                // write, wait for the batcher to commit them, then try again (backpressure).
+                // Only while something is uncommitted: otherwise waiting cannot help.
+                if let cold = server.coldStorage, server.keyspace.policy != .noeviction, cold.hasUncommittedWrites,
+                   let eventLoop = context.eventLoop {
+                    context.suspension = (cold.barrier(on: eventLoop), true)
+                    return
+                }
+                reject(&context, "OOM command not allowed when used memory > 'maxmemory'.")
                 return
             }
         }

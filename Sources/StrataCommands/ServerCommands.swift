@@ -295,7 +295,13 @@ enum ServerCommands {
                 ]
             }
             let l1Budget = configuration.maxMemory / 100 * configuration.l1Share
-            fields += [("l1_budget_bytes", String(l1Budget)), ("memory_budget_bytes", String(configuration.maxMemory))]
+            fields += [
+                ("l1_budget_bytes", String(l1Budget)), ("memory_budget_bytes", String(configuration.maxMemory)),
+                // L3: keys whose value is only on disk (their in-memory index), reads served from
+                // disk, and values moved out of memory because L3 holds them.
+                ("l3_index_keys", String(stats.l3IndexKeys)), ("l3_index_bytes", String(stats.l3IndexBytes)),
+                ("l3_hits", String(stats.l3Hits)), ("l3_demotions", String(stats.demotedToL3)),
+            ]
             return lines("Tiers", fields)
         case "cluster":
             return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")])

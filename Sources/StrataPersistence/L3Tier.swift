@@ -78,6 +78,7 @@ public final class L3Tier: ColdStorage, Sendable {
     public var failure: String? { batcher.isFailing ? (batcher.statistics.lastError ?? "write error") : nil }
     public var syncsEveryWrite: Bool { batcher.policy == .always }
     public var isBehind: Bool { batcher.isBehind }
+    public var hasUncommittedWrites: Bool { batcher.hasUncommittedWrites }
     public var lastSave: Int64 { saveTime.load(ordering: .relaxed) }
 
     public func barrier(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
@@ -106,9 +107,17 @@ public final class L3Tier: ColdStorage, Sendable {
             return (stub, shard.lock.withLock { stub.header.l3Row })
         }
         return readers.runIfActive(eventLoop: eventLoop) {
+            // Make room before bringing values in, so that reads keep memory near maxmemory.
+            // Not after: that could push out a value the waiting command is about to use.
+            if keyspace.maxMemory > 0 { _ = keyspace.evictIfNeeded(now: WriteBatcher.now()) }
             for (stub, row) in rows {
-                guard let value = try store.readValue(row: row) else { continue }
                 let shard = keyspace.shard(for: stub.withKey { keyspace.hasher.hash($0) })
+                guard let value = try store.readValue(row: row) else {
+                    // The row is gone (the key was deleted meanwhile): drop the stale stub rather
+                    // than read it again forever.
+                    shard.lock.withLock { if shard.isCurrent(stub) { shard.remove(stub) } }
+                    continue
+                }
                 let now = WriteBatcher.now()
                 value.withUnsafeBytes { bytes in
                     shard.lock.withLock { _ = shard.warm(stub, value: bytes, now: now) }

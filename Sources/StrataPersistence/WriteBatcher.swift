@@ -113,6 +113,11 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     /// Whether the last commit failed (writes are refused with -MISCONF until one succeeds).
     public var isFailing: Bool { errorFlag.load(ordering: .relaxed) }
 
+    /// Whether any write is pending or being committed.
+    public var hasUncommittedWrites: Bool {
+        lock.withLock { pendingCount > 0 || committedGeneration < openGeneration - 1 }
+    }
+
     /// Whether writers should wait for the batcher to catch up.
     @inline(__always)
     public var isBehind: Bool { depth.load(ordering: .relaxed) > settings.queueLimit }
@@ -129,7 +134,13 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     // MARK: - KeyspaceObserver (called under the key's shard lock)
 
     public func entryWritten(_ entry: Entry) { record(EntryKey(entry), .write(entry)) }
-    public func entryDeleted(_ entry: Entry) { record(EntryKey(entry), .delete(entry)) }
+    public func entryDeleted(_ entry: Entry) {
+        // While the key index loads (before start()), a stub can only go by active expiry. Its row
+        // needs no tombstone (an expired row is dropped at load anyway), and a tombstone committed
+        // after loading would delete a newer version of the key loaded after the expired row.
+        if !entry.isWarm && lock.withLock({ thread == nil }) { return }
+        record(EntryKey(entry), .delete(entry))
+    }
     public func stubExpireChanged(_ entry: Entry) { record(EntryKey(entry), .expire(entry)) }
 
     public func databaseFlushed(_ database: Int?) {
@@ -219,8 +230,9 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
 
     private func loop() {
         while true {
-            let interval = lock.withLock { settings.flushIntervalMilliseconds }
-            if wakeup.lock(whenValue: 1, timeoutSeconds: Double(interval) / 1000) {
+            let (interval, stopping) = lock.withLock { (settings.flushIntervalMilliseconds, self.stopping) }
+            // Once stopping, commit what is left without waiting out another interval.
+            if !stopping, wakeup.lock(whenValue: 1, timeoutSeconds: Double(interval) / 1000) {
                 wakeup.unlock(withValue: 0)
             }
             if let pragma = lock.withLock({ () -> String? in defer { pendingPragma = nil }; return pendingPragma }) {

@@ -179,9 +179,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.hop(to: context.eventLoop).whenComplete { result in
-            let (handler, context) = loopBound.value
-            handler.resume(rerun: rerun, failure: { if case .failure(let e) = result { return e } else { return nil } }(),
-                           context: context)
+            // Always on a later tick: a future that is already complete must not resume (and
+            // perhaps suspend again) recursively inside this call.
+            context.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.resume(rerun: rerun, failure: { if case .failure(let e) = result { return e } else { return nil } }(),
+                               context: context)
+            }
         }
     }
 

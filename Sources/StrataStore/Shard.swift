@@ -302,6 +302,7 @@ public final class Shard: @unchecked Sendable {
         entry.header.l3Row = stub.header.l3Row
         tables[Int(stub.header.database)].replace(stub, with: entry)
         forgetStub(stub)
+        statistics.l3Hits += 1
         l2.pushFront(entry)
         if stub.header.volatileIndex >= 0 {
             volatile[Int(stub.header.volatileIndex)] = entry
@@ -310,6 +311,11 @@ public final class Shard: @unchecked Sendable {
         }
         reportMemory()
         return true
+    }
+
+    /// Whether `entry` is still the table's entry for its key (not replaced or removed).
+    public func isCurrent(_ entry: Entry) -> Bool {
+        entry.withKey { tables[Int(entry.header.database)].find($0, hash: entry.header.hash) } === entry
     }
 
     /// Records that `entry`'s current version is committed in L3 at `row`.

@@ -45,6 +45,10 @@ struct StrataServerCommand: AsyncParsableCommand {
         if mkdir(configuration.dir, 0o755) != 0 && errno != EEXIST {
             fail("cannot create directory '\(configuration.dir)': \(String(cString: strerror(errno)))")
         }
+        var status = stat()
+        if stat(configuration.dir, &status) != 0 || (status.st_mode & S_IFMT) != S_IFDIR {
+            fail("'dir' \(configuration.dir) is not a directory")
+        }
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
