@@ -126,6 +126,8 @@ def rss_bytes(pid: int) -> int:
 BUDGET = 4 * MB          # large enough for redis-server's own ~1 MB baseline under TARGET=redis
 BIG_VALUE = 1000         # bytes; the fill writes about 3x the budget
 FILL_KEYS = 12_000
+# A shard's bucket array doubles as it fills; one insertion may add that much (bytes).
+BUCKET_GROWTH = 2048
 PERSISTENT_KEYS = 50
 
 
@@ -154,7 +156,7 @@ def test_budget_holds_under_policy(server_factory, policy):
                         f"{policy}: SET fill:{i} replied {reply!r}"
                     refused += 1
             used = used_memory(conn)
-            assert used <= BUDGET + entry_size, \
+            assert used <= BUDGET + entry_size + BUCKET_GROWTH, \
                 f"{policy}: used_memory {used} > maxmemory {BUDGET} + one entry ({entry_size}) after {start + 400} SETs"
 
         stats = info(conn, "stats")
@@ -204,7 +206,9 @@ def test_noeviction_refuses_writes_but_serves_reads_and_deletes(server_factory):
             if oks < 100:
                 break
             assert written < 100_000, "noeviction never refused a write"
-        assert used_memory(conn) <= BUDGET + conn.execute("MEMORY", "USAGE", "k:0").value
+        # One write may cross the line by its own cost: the entry plus, when its insertion grows
+        # its shard's bucket array (a doubling, 8 bytes per bucket), that growth.
+        assert used_memory(conn) <= BUDGET + conn.execute("MEMORY", "USAGE", "k:0").value + BUCKET_GROWTH
 
         # Every command that may add data is refused with the exact error; nothing is evicted.
         for command in [("SET", "new", "x"), ("SET", "k:0", "x"), ("MSET", "a", "1", "b", "2"), ("INCR", "counter"),
