@@ -96,14 +96,19 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         self.store = store
         self.keyspace = keyspace
         self.settings = settings
+        self.policyIndex = Synchronization.Atomic(FsyncPolicy.allCases.firstIndex(of: settings.policy)!)
     }
 
-    public var policy: FsyncPolicy { lock.withLock { settings.policy } }
+    /// Read on every write (is its reply held for the commit?), so an atomic rather than the lock.
+    private let policyIndex: Synchronization.Atomic<Int>
+
+    public var policy: FsyncPolicy { FsyncPolicy.allCases[policyIndex.load(ordering: .relaxed)] }
 
     public func update(_ settings: BatcherSettings) {
         lock.withLock {
             if settings.policy != self.settings.policy { pendingPragma = settings.policy.synchronousPragma }
             self.settings = settings
+            policyIndex.store(FsyncPolicy.allCases.firstIndex(of: settings.policy)!, ordering: .relaxed)
         }
     }
 
