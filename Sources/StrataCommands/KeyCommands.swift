@@ -132,7 +132,6 @@ enum KeyCommands {
                                            expireAt: expireAt, now: now)
                 }
             }
-            _ = db
             return true
         }
         c.reply.integer(copied ? 1 : 0)

@@ -25,7 +25,7 @@ public final class L3Tier: ColdStorage, Sendable {
         self.keyspace = keyspace
         batcher = WriteBatcher(store: store, keyspace: keyspace, settings: settings)
         readers = NIOThreadPool(numberOfThreads: 2)
-        saveTime = Atomic(WriteBatcher.now() / 1000)
+        saveTime = Atomic(WallClock.milliseconds() / 1000)
         keyspace.observer = batcher
     }
 
@@ -33,7 +33,7 @@ public final class L3Tier: ColdStorage, Sendable {
     /// background; until it is done the tier reports `isLoading` (INFO `loading:1`).
     public func start(onLoaded: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }) {
         readers.start()
-        let started = WriteBatcher.now()
+        let started = WallClock.milliseconds()
         let thread = Thread { [self] in
             var count = 0
             do {
@@ -42,7 +42,7 @@ public final class L3Tier: ColdStorage, Sendable {
                     guard db < keyspace.databases else { return }
                     let hash = keyspace.hasher.hash(key)
                     let shard = keyspace.shard(for: hash)
-                    let now = WriteBatcher.now()
+                    let now = WallClock.milliseconds()
                     shard.lock.withLock {
                         if tombstone || (expireAt != 0 && now > expireAt) {
                             shard.loadTombstone(database: db, key: key, hash: hash)
@@ -55,7 +55,7 @@ public final class L3Tier: ColdStorage, Sendable {
             } catch {
                 print("strata: L3 recovery stopped early: \(error)")
             }
-            let elapsed = WriteBatcher.now() - started
+            let elapsed = WallClock.milliseconds() - started
             loadedKeys.store(count, ordering: .relaxed)
             loadMilliseconds.store(elapsed, ordering: .relaxed)
             // Only now may writes flow to the batcher (none are accepted while loading).
@@ -103,22 +103,22 @@ public final class L3Tier: ColdStorage, Sendable {
         // Rows are read under the stub's identity: if the key changes meanwhile, `warm` refuses
         // the stale value and the command simply runs against the new state.
         let rows: [(Entry, Int64)] = stubs.map { stub in
-            let shard = keyspace.shard(for: stub.withKey { keyspace.hasher.hash($0) })
+            let shard = keyspace.shard(for: stub.keyHash)
             return (stub, shard.lock.withLock { stub.header.l3Row })
         }
         return readers.runIfActive(eventLoop: eventLoop) {
             // Make room before bringing values in, so that reads keep memory near maxmemory.
             // Not after: that could push out a value the waiting command is about to use.
-            if keyspace.maxMemory > 0 { _ = keyspace.evictIfNeeded(now: WriteBatcher.now()) }
+            if keyspace.maxMemory > 0 { _ = keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
             for (stub, row) in rows {
-                let shard = keyspace.shard(for: stub.withKey { keyspace.hasher.hash($0) })
+                let shard = keyspace.shard(for: stub.keyHash)
                 guard let value = try store.readValue(row: row) else {
                     // The row is gone (the key was deleted meanwhile): drop the stale stub rather
                     // than read it again forever.
                     shard.lock.withLock { if shard.isCurrent(stub) { shard.remove(stub) } }
                     continue
                 }
-                let now = WriteBatcher.now()
+                let now = WallClock.milliseconds()
                 value.withUnsafeBytes { bytes in
                     shard.lock.withLock { _ = shard.warm(stub, value: bytes, now: now) }
                 }

@@ -2,6 +2,7 @@ import CSQLite
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import StrataCommands
 import StrataStore
 import Synchronization
 
@@ -29,7 +30,7 @@ public enum FsyncPolicy: String, Sendable, CaseIterable {
 
 public struct BatcherSettings: Sendable {
     public var policy: FsyncPolicy = .everysec
-    /// Most operations committed in one transaction.
+    /// Pending operations that trigger a commit at once (a commit takes everything pending).
     public var batchMax = 10_000
     /// Longest an operation waits before its batch commits, in milliseconds.
     public var flushIntervalMilliseconds = 100
@@ -97,10 +98,13 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         self.keyspace = keyspace
         self.settings = settings
         self.policyIndex = Synchronization.Atomic(FsyncPolicy.allCases.firstIndex(of: settings.policy)!)
+        self.queueLimit = Synchronization.Atomic(settings.queueLimit)
     }
 
     /// Read on every write (is its reply held for the commit?), so an atomic rather than the lock.
     private let policyIndex: Synchronization.Atomic<Int>
+    /// Likewise for the queue limit (`isBehind` runs on every write).
+    private let queueLimit: Synchronization.Atomic<Int>
 
     public var policy: FsyncPolicy { FsyncPolicy.allCases[policyIndex.load(ordering: .relaxed)] }
 
@@ -109,6 +113,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
             if settings.policy != self.settings.policy { pendingPragma = settings.policy.synchronousPragma }
             self.settings = settings
             policyIndex.store(FsyncPolicy.allCases.firstIndex(of: settings.policy)!, ordering: .relaxed)
+            queueLimit.store(settings.queueLimit, ordering: .relaxed)
         }
     }
 
@@ -125,13 +130,13 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
 
     /// Whether writers should wait for the batcher to catch up.
     @inline(__always)
-    public var isBehind: Bool { depth.load(ordering: .relaxed) > settings.queueLimit }
+    public var isBehind: Bool { depth.load(ordering: .relaxed) > queueLimit.load(ordering: .relaxed) }
 
     public var statistics: BatcherStatistics {
         lock.withLock {
             var s = stats
             s.queueDepth = pendingCount
-            s.oldestPendingMilliseconds = pendingCount == 0 ? 0 : max(0, Self.now() - oldestPending)
+            s.oldestPendingMilliseconds = pendingCount == 0 ? 0 : max(0, WallClock.milliseconds() - oldestPending)
             return s
         }
     }
@@ -173,7 +178,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     }
 
     private func noteArrival() {
-        if pendingCount == 0 { oldestPending = Self.now() }
+        if pendingCount == 0 { oldestPending = WallClock.milliseconds() }
         pendingCount += 1
         depth.store(pendingCount, ordering: .relaxed)
     }
@@ -260,7 +265,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     /// batch is full, a writer waits, or the batcher is stopping.
     private func takeWork(force: Bool) -> (Work?, Bool) {
         lock.withLock {
-            let age = Self.now() - oldestPending
+            let age = WallClock.milliseconds() - oldestPending
             let due = force || stopping || !waiters.isEmpty || pendingCount >= settings.batchMax
                 || age >= Int64(settings.flushIntervalMilliseconds) || !drainWaiters.isEmpty
             guard pendingCount > 0, due else {
@@ -276,7 +281,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     }
 
     private func commit(_ work: Work) {
-        let started = Self.microseconds()
+        let started = WallClock.microseconds()
         var persisted: [(Entry, Int64)] = []
         persisted.reserveCapacity(work.count)
         do {
@@ -299,13 +304,13 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         // One lock acquisition per shard, not per row.
         var byShard: [Int: [(Entry, Int64)]] = [:]
         for (entry, row) in persisted {
-            byShard[keyspace.shardIndex(for: entry.withKey { keyspace.hasher.hash($0) }), default: []].append((entry, row))
+            byShard[keyspace.shardIndex(for: entry.keyHash), default: []].append((entry, row))
         }
         for (index, rows) in byShard {
             let shard = keyspace.shards[index]
             shard.lock.withLock { for (entry, row) in rows { shard.markPersisted(entry, row: row) } }
         }
-        let finished = Self.microseconds()
+        let finished = WallClock.microseconds()
         let (ready, drained): ([EventLoopPromise<Void>], [EventLoopPromise<Void>]) = lock.withLock {
             committedGeneration = work.generation
             stats.batches += 1
@@ -389,7 +394,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     /// Under `everysec`, makes the WAL durable about once a second.
     private func syncIfDue() {
         guard policy == .everysec else { return }
-        let now = Self.now()
+        let now = WallClock.milliseconds()
         guard now - lastSync >= 1000 else { return }
         lastSync = now
         try? store.writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -399,20 +404,8 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     public func noteSaved() -> Int64 {
         lock.withLock {
             stats.changesSinceSave = 0
-            return Self.now() / 1000
+            return WallClock.milliseconds() / 1000
         }
-    }
-
-    static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-
-    static func microseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
     }
 }
 
@@ -428,7 +421,8 @@ struct EntryKey: Hashable {
     }
 
     func hash(into hasher: inout Hasher) {
+        // The keyspace already hashed the key; no need to hash its bytes again on every write.
         hasher.combine(entry.header.database)
-        entry.withKey { hasher.combine(bytes: $0) }
+        hasher.combine(entry.keyHash)
     }
 }

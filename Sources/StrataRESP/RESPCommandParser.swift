@@ -116,7 +116,7 @@ public struct RESPCommandParser: Sendable {
         return .multibulk(frameLength: cursor)
     }
 
-    /// Bytes of the current partial frame that are still awaited, if known; used to size reads.
+    /// Whether a multibulk frame has begun but not fully arrived.
     public var isMidFrame: Bool { inProgress }
 
     /// Forgets any partial frame (after the connection is reset).

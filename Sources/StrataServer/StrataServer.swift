@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -12,7 +13,7 @@ public final class StrataServer: Service, Sendable {
     public let context: ServerContext
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let boundPorts = NIOLockedBox<[Int]>([])
+    private let boundPorts = NIOLockedValueBox<[Int]>([])
 
     public init(context: ServerContext, group: any EventLoopGroup, logger: Logger) {
         self.context = context
@@ -21,7 +22,7 @@ public final class StrataServer: Service, Sendable {
     }
 
     /// The ports actually bound (useful with `port 0`), once ``run()`` has started listening.
-    public var ports: [Int] { boundPorts.value }
+    public var ports: [Int] { boundPorts.withLockedValue { $0 } }
 
     public func run() async throws {
         let configuration = context.configuration
@@ -54,7 +55,7 @@ public final class StrataServer: Service, Sendable {
             throw StartupError("could not listen on \(configuration.bind.joined(separator: " ")) port \(configuration.port): \(error)")
         }
         let ports = channels.compactMap { $0.localAddress?.port }
-        boundPorts.value = ports
+        boundPorts.withLockedValue { $0 = ports }
         if let port = ports.first { context.listeningPort.store(port, ordering: .relaxed) }
         logger.notice("Ready to accept connections tcp", metadata: [
             "bind": .string(configuration.bind.joined(separator: " ")), "port": .string(ports.map(String.init).joined(separator: ",")),
@@ -75,14 +76,4 @@ public final class StrataServer: Service, Sendable {
 public struct StartupError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// A tiny lock-protected box for values written once and read rarely.
-final class NIOLockedBox<Value: Sendable>: Sendable {
-    private let storage: NIOLockedValueBoxWrapper<Value>
-    init(_ value: Value) { storage = NIOLockedValueBoxWrapper(value) }
-    var value: Value {
-        get { storage.get() }
-        set { storage.set(newValue) }
-    }
 }

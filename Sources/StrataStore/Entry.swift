@@ -85,6 +85,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     @inlinable public var isWarm: Bool { header.tier != .l3 }
 
     @inlinable public var keyCount: Int { Int(header.keyLength) }
+
+    /// The keyspace's hash of the key (computed once, when the entry was made).
+    public var keyHash: UInt64 { header.hash }
     @inlinable public var valueCount: Int { Int(header.valueLength) }
 
     /// Calls `body` with the key's bytes, valid only during the call.
