@@ -14,12 +14,13 @@ from pathlib import Path
 
 from .results import median, ratio
 
-ORDER = ["throughput", "memory", "eviction", "persistence", "cluster"]
+ORDER = ["throughput", "memory", "eviction", "persistence", "l3raw", "cluster"]
 TITLES = {
     "throughput": "Throughput and latency (redis-benchmark)",
     "memory": "Memory per key",
     "eviction": "Eviction",
     "persistence": "Persistence",
+    "l3raw": "L3 batcher vs raw SQLite",
     "cluster": "Cluster",
 }
 LATENCY_METRICS = ("p50", "p99")
@@ -61,7 +62,7 @@ def fmt(value, unit: str) -> str:
         return f"{value:,.0f}"
     if unit == "ms":
         return f"{value:.3f}"
-    if unit == "keys":
+    if unit in ("keys", "rows/s", "rows"):
         return f"{value:,.0f}"
     if unit in ("MiB", "B", "x"):
         return f"{value:,.1f}" if unit != "x" else f"{value:.2f}"
@@ -129,8 +130,8 @@ def _rps_table(figs: list[dict]) -> list[str]:
     return lines
 
 
-def _generic_table(figs: list[dict]) -> list[str]:
-    lines = ["| figure | Strata | Redis | Strata/Redis |", "|---|---:|---:|---:|"]
+def _generic_table(figs: list[dict], columns=("Strata", "Redis", "Strata/Redis")) -> list[str]:
+    lines = ["| figure | " + " | ".join(columns) + " |", "|---|---:|---:|---:|"]
     for fig in figs:
         name = fig["group"] + (f" — {fig['metric']}" if fig["metric"] else "")
         unit = fig["unit"]
@@ -175,7 +176,7 @@ def _section(name: str, res: dict | None, latest_env: dict) -> list[str]:
     if rps_lines:
         out += rps_lines + [""]
     if rest:
-        out += _generic_table(rest) + [""]
+        out += _generic_table(rest, *([res["columns"]] if res.get("columns") else [])) + [""]
     if res.get("commands"):
         out += ["Commands (PORT is picked at run time):", "", "```"] + res["commands"] + ["```", ""]
     for note in res.get("notes", []):

@@ -51,6 +51,10 @@ class Result:
         self.commands: list[str] = []
         self.notes: list[str] = []
         self.params: dict = {}
+        # Column headings of the report's tables when the two systems are not Strata and
+        # Redis (e.g. ("Strata batcher", "raw SQLite", "batcher/raw")); values still go under
+        # "strata" and "redis".
+        self.columns: tuple[str, str, str] | None = None
         self._figures: dict[tuple[str, str], Figure] = {}
 
     def add(self, group: str, metric: str, unit: str, system: str, value,
@@ -80,6 +84,7 @@ class Result:
             "quick": quick,
             "env": env,
             "params": self.params,
+            **({"columns": list(self.columns)} if self.columns else {}),
             "commands": self.commands,
             "notes": self.notes,
             "figures": [f.to_json() for f in self._figures.values()],
