@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchlib import rbench, report, resp, workload  # noqa: E402
 from benchlib.context import Context, ScenarioSkipped, Settings  # noqa: E402
 from benchlib.results import Result  # noqa: E402
-from benchlib.scenarios import memory  # noqa: E402
+from benchlib.scenarios import l3raw, memory  # noqa: E402
 
 CSV = '''"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
 "SET","94786.73","0.370","0.096","0.327","0.655","1.023","2.887"
@@ -126,6 +126,65 @@ class ReportTests(unittest.TestCase):
             self.assertEqual(report.load_store(path)["scenarios"].keys(), {"cluster"})
             path.write_text("not json")
             self.assertEqual(report.load_store(path), {"scenarios": {}})
+
+
+class L3RawTests(unittest.TestCase):
+    """Parsing sqlite_raw's output and INFO persistence, and the batcher's rates."""
+
+    def test_parse_raw_json_lines(self):
+        out = l3raw.parse_raw(
+            "compiling...\n"
+            '{"mode": "append", "synchronous": "NORMAL", "batch": 10000, "rows": 10, '
+            '"table_rows": 10, "commits": 1, "seconds": 0.001, "rows_per_s": 1000000}\n'
+            '{"mode": "upsert_rowid", "synchronous": "FULL", "batch": 1000, "rows_per_s": 5}\n')
+        self.assertEqual(out, {("append", "NORMAL", 10000): 1e6, ("upsert_rowid", "FULL", 1000): 5.0})
+        with self.assertRaises(RuntimeError):
+            l3raw.parse_raw("sqlite_raw: cannot open\n")
+
+    def test_sample_of_info(self):
+        info = {"l3_rows_written": "20", "l3_batches": "2", "l3_queue_depth": "5",
+                "l3_last_commit_time": "1000", "l3_last_commit_usec": "700"}
+        self.assertEqual(l3raw.sample_of(info), l3raw.Sample(20, 2, 5, 1000, 700))
+        self.assertIsNone(l3raw.sample_of({"l3_batches": "2"}))
+        del info["l3_last_commit_usec"]
+        self.assertEqual(l3raw.sample_of(info).commit_us, 0)
+
+    def test_commit_rate_takes_the_longest_busy_stretch(self):
+        S = l3raw.Sample
+        samples = [
+            S(0, 0, 0, 0),
+            S(100, 1, 50, 1_000),         # first commit: the window opens here
+            S(100, 1, 90, 1_000),         # a repeated sample adds nothing
+            S(300, 2, 10, 2_000),         # 200 rows in one commit: busy
+            S(700, 4, 10, 3_000),         # 400 rows in two commits: busy
+            S(750, 5, 0, 4_000),          # 50 rows: the batcher waited (the end)
+            S(1000, 6, 0, 5_000),         # busy again, but a shorter stretch
+        ]
+        rate = l3raw.commit_rate(samples, busy_rows=200)
+        self.assertEqual((rate.rows, rate.commits, rate.seconds), (600, 3, 2.0))
+        self.assertEqual(rate.rows_per_s, 300)
+        self.assertEqual(rate.rows_per_commit, 200)
+        self.assertIsNone(l3raw.commit_rate(samples, busy_rows=10_000))
+        self.assertIsNone(l3raw.commit_rate([S(0, 0, 0, 0)], busy_rows=1))
+
+    def test_in_commit_rate_uses_single_commit_steps(self):
+        S = l3raw.Sample
+        samples = [S(0, 0, 0, 0, 0), S(100, 1, 0, 1, 500_000), S(100, 1, 0, 1, 500_000),
+                   S(400, 3, 0, 2, 100_000),     # two commits since the last poll: skipped
+                   S(500, 4, 0, 3, 500_000)]
+        self.assertEqual(l3raw.in_commit_rate(samples), 200 / 1.0)
+        self.assertIsNone(l3raw.in_commit_rate(samples[:1]))
+
+    def test_named_columns_in_the_report(self):
+        res = Result("l3raw", "L3")
+        res.columns = ("Strata batcher", "raw SQLite", "batcher/raw")
+        res.add("append, batch 10,000", "", "rows/s", "strata", 800_000.0)
+        res.add("append, batch 10,000", "", "rows/s", "redis", 1_000_000.0)
+        store = report.merge({"scenarios": {}}, [res.to_json(1, False, {})], {})
+        md = report.render_markdown(store, None)
+        self.assertIn("| figure | Strata batcher | raw SQLite | batcher/raw |", md)
+        self.assertIn("| append, batch 10,000 (rows/s) | 800,000 | 1,000,000 | 0.80 |", md)
+        self.assertEqual(report.chart_bars(store), [])
 
 
 class FeatureDetectionTests(unittest.TestCase):
