@@ -334,6 +334,14 @@ def run(ctx: Context) -> Result:
                 result.add(f"raw {label}, batch {batch:,}, FULL", "", "rows/s", "redis",
                            raw.get((mode, "FULL", batch)))
                 result.add(f"raw {label}, batch {batch:,}, FULL", "", "rows/s", "strata", None)
+        # Ratios per round too: on a shared machine a round's raw and batcher figures are
+        # measured close together, so their ratio is steadier than the ratio of medians.
+        append = raw.get(("append", "NORMAL", BATCH_MAX))
+        upsert = raw.get(("upsert_rowid", "NORMAL", BATCH_MAX))
+        for what, value in (("backlog", drain), ("under load", sustained)):
+            for name, base in (("append", append), ("upsert", upsert)):
+                result.add(f"per-round ratio: {what} / raw {name}, batch {BATCH_MAX:,}, NORMAL",
+                           "", "x", "strata", value / base if value and base else None)
         result.add("backlog: rows in the one commit", "", "rows", "strata", backlog.rows, "")
         result.add("backlog: rows/s from SAVE sent to its reply", "", "rows/s", "strata",
                    backlog.rows / backlog.save_s)
@@ -348,10 +356,8 @@ def run(ctx: Context) -> Result:
         if backlog.committed_before:
             result.note("In some round the flush interval ran out during the load and part of "
                         "the backlog was committed before SAVE (counted apart).")
-        append = raw.get(("append", "NORMAL", BATCH_MAX))
-        upsert = raw.get(("upsert_rowid", "NORMAL", BATCH_MAX))
         ctx.log(f"  round {rnd}/{ctx.rounds} raw NORMAL/{BATCH_MAX:,}: append {append or 0:,.0f}, "
-                f"upsert {upsert or 0:,.0f} rows/s")
+                f"upsert {upsert or 0:,.0f} rows/s; load average {load_average()}")
         ctx.log(f"  round {rnd}/{ctx.rounds} backlog: {backlog.rows:,} rows in {backlog.commit_s:.2f}s "
                 f"= {drain:,.0f} rows/s ({ratio_text(drain, append)} of append, "
                 f"{ratio_text(drain, upsert)} of upsert); SAVE {backlog.save_s:.2f}s")
@@ -362,6 +368,14 @@ def run(ctx: Context) -> Result:
                 f"max queue depth {loaded.max_depth:,}")
     shutil.rmtree(raw_dir, ignore_errors=True)
     return result
+
+
+def load_average() -> str:
+    """The 1-minute load average (the machine may be shared), or '?'."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "?"
 
 
 def ratio_text(a: float | None, b: float | None) -> str:
