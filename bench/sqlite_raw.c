@@ -12,7 +12,8 @@
  * upsert_rowid is the faster plain upsert here (1M rows, 2-core VM: 173k vs 106k rows/s at
  * batch 10000, 122k vs 94k at 1000, NORMAL): its index entries (key + rowid) are small, so
  * the random part of each write touches a denser, better-cached B-tree, and new rows go
- * to the end of the table. So it is a default mode; pass -m upsert for WITHOUT ROWID.
+ * to the end of the table. The default modes are append,upsert_rowid.
+ *
  * Every run gets a fresh database in WAL mode with the pragmas Strata's L3Store sets
  * (cache_size -65536, wal_autocheckpoint 10000) and synchronous NORMAL or FULL.
  * Timed: from the first BEGIN to the last COMMIT returning; the final close is not.
@@ -188,6 +189,10 @@ int main(int argc, char **argv) {
         char sync_list[256], *sync_save = NULL;
         snprintf(sync_list, sizeof sync_list, "%s", syncs);
         for (char *s = strtok_r(sync_list, ",", &sync_save); s; s = strtok_r(NULL, ",", &sync_save)) {
+            if (strcmp(s, "OFF") && strcmp(s, "NORMAL") && strcmp(s, "FULL") && strcmp(s, "EXTRA")) {
+                fprintf(stderr, "sqlite_raw: synchronous must be OFF, NORMAL, FULL or EXTRA: %s\n", s);
+                return 2;
+            }
             char batch_list[256], *batch_save = NULL;
             snprintf(batch_list, sizeof batch_list, "%s", batches);
             for (char *b = strtok_r(batch_list, ",", &batch_save); b; b = strtok_r(NULL, ",", &batch_save)) {
