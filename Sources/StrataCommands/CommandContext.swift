@@ -24,6 +24,13 @@ public struct CommandContext {
     /// key is being read from L3 (then `rerun` is true: the same command runs again once its
     /// values are in memory), or the L3 write queue is full (writer backpressure).
     public var suspension: (until: EventLoopFuture<Void>, rerun: Bool)?
+    /// The connection's reply stream, for replies that arrive later without a future each
+    /// (forwarded commands). The connection clears it when it closes.
+    public var replyStream: (any ReplyStream)?
+    /// When the request arrived as a RESP multibulk frame: its length in bytes, the frame being
+    /// the first readable bytes of `arguments.buffer` (so a router can forward it unchanged). 0 otherwise
+    /// (inline commands, arguments built in memory, commands replayed by EXEC or after a wait).
+    public var frameLength = 0
 
     /// The command's name as the table has it (`get`, `client|setname`).
     public var commandName: String { command?.name ?? "" }

@@ -8,7 +8,7 @@ import StrataRESP
 ///
 /// Backpressure: when the socket stops being writable (the client does not read its replies),
 /// reading pauses, so neither input nor output grows without bound.
-final class ConnectionHandler: ChannelInboundHandler {
+final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -26,15 +26,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var unflushed = false
     /// Replies waiting behind a deferred one, in order. Empty in the common case, where every
     /// reply is ready when its command returns and goes straight to the reply buffer.
-    private var queue: [Segment] = []
+    private var queue = CircularBuffer<Segment>(initialCapacity: 16)
+    /// The place number (see ``ReplyStream``) of `queue.first`; the next is one more, and so on.
+    private var queueHead = 0
     private var closeWhenDrained = false
+    /// Set while the connection is open: fills and flushes from elsewhere write through it.
+    private var channelContext: ChannelHandlerContext?
 
     private enum Segment {
         case ready(ByteBuffer)
-        case pending(id: Int)
-        case completed(id: Int, ByteBuffer)
+        case pending
     }
-    private var nextPendingID = 0
     private let queryBufferLimit: Int
     /// Write replies out early when a batch produces more than this, to bound the output buffer.
     private static let outputHighWater = 256 * 1024
@@ -71,7 +73,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             server: server, client: session, arguments: CommandArguments(buffer: ByteBuffer(), spans: []),
             reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 4096)), now: now)
         commandContext.eventLoop = context.eventLoop
+        commandContext.replyStream = self
         self.commandContext = commandContext
+        channelContext = context
         context.fireChannelActive()
     }
 
@@ -84,7 +88,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         }
         session = nil
-        commandContext = nil
+        commandContext = nil // also breaks the cycle through its replyStream
+        channelContext = nil
         pending = nil
         context.fireChannelInactive()
     }
@@ -133,7 +138,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 continue
             case .multibulk(let length):
                 commandContext.arguments = CommandArguments(buffer: input, spans: parser.spans)
+                commandContext.frameLength = length
                 run(&commandContext, session)
+                commandContext.frameLength = 0
                 input.moveReaderIndex(forwardBy: length)
             case .inline(let length, let arguments):
                 commandContext.arguments = CommandArguments(buffer: arguments, spans: parser.spans)
@@ -224,13 +231,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Puts the replies so far and a placeholder for `deferred` in the queue.
     private func enqueueDeferred(_ deferred: EventLoopFuture<ByteBuffer>, context: ChannelHandlerContext, _ reply: inout ByteBuffer) {
-        if reply.readableBytes > 0 {
-            queue.append(.ready(reply))
-            reply = context.channel.allocator.buffer(capacity: 4096)
-        }
-        let id = nextPendingID
-        nextPendingID += 1
-        queue.append(.pending(id: id))
+        let place = reserve(after: &reply)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         deferred.hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = loopBound.value
@@ -243,44 +244,72 @@ final class ConnectionHandler: ChannelInboundHandler {
                 writer.error("ERR \(error)")
                 buffer = writer.buffer
             }
-            handler.complete(id: id, buffer, context: context)
+            handler.fill(place, with: buffer)
+            handler.drainQueue(context: context)
         }
     }
 
-    private func complete(id: Int, _ buffer: ByteBuffer, context: ChannelHandlerContext) {
-        guard let index = queue.firstIndex(where: { if case .pending(let p) = $0 { return p == id }; return false }) else { return }
-        queue[index] = .completed(id: id, buffer)
-        drainQueue(context: context)
+    // MARK: - ReplyStream
+
+    func reserve(after replies: inout ByteBuffer) -> Int {
+        if replies.readableBytes > 0 {
+            queue.append(.ready(replies))
+            replies = ByteBuffer()
+        }
+        queue.append(.pending)
+        return queueHead + queue.count - 1
+    }
+
+    func fill(_ place: Int, with reply: ByteBuffer) {
+        let index = place - queueHead
+        guard index >= 0, index < queue.count, case .pending = queue[queue.index(queue.startIndex, offsetBy: index)] else {
+            return
+        }
+        queue[queue.index(queue.startIndex, offsetBy: index)] = .ready(reply)
+    }
+
+    func flush() {
+        guard let channelContext else { return }
+        drainQueue(context: channelContext)
     }
 
     /// Writes the ready prefix of the queue; once it is empty, later replies go direct again.
+    /// Small replies are gathered into one buffer, so a batch of forwarded replies costs one
+    /// write, not one per reply.
     private func drainQueue(context: ChannelHandlerContext) {
         var wrote = false
-        while let first = queue.first {
-            switch first {
-            case .ready(let buffer), .completed(_, let buffer):
-                server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
-                context.write(wrapOutboundOut(buffer), promise: nil)
-                queue.removeFirst()
-                wrote = true
-            case .pending:
-                if wrote { context.flush() }
-                return
-            }
-        }
-        // The queue is empty: replies produced while waiting follow.
-        if var commandContext, commandContext.reply.buffer.readableBytes > 0 {
-            self.commandContext = nil
-            let buffer = commandContext.reply.buffer
+        var gathered: ByteBuffer?
+        func write(_ buffer: ByteBuffer) {
             server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
             context.write(wrapOutboundOut(buffer), promise: nil)
-            commandContext.reply.buffer.clear()
-            self.commandContext = commandContext
             wrote = true
         }
+        while case .ready(var buffer) = queue.first {
+            queue.removeFirst()
+            queueHead += 1
+            if buffer.readableBytes <= Self.gatherLimit {
+                if gathered == nil { gathered = context.channel.allocator.buffer(capacity: 4096) }
+                gathered!.writeBuffer(&buffer)
+            } else {
+                if let small = gathered { write(small) }
+                gathered = nil
+                write(buffer)
+            }
+        }
+        if let small = gathered { write(small) }
+        // The queue is empty: replies produced while waiting follow.
+        if queue.isEmpty, var commandContext, commandContext.reply.buffer.readableBytes > 0 {
+            self.commandContext = nil
+            write(commandContext.reply.buffer)
+            commandContext.reply.buffer.clear()
+            self.commandContext = commandContext
+        }
         if wrote { context.flush() }
-        if closeWhenDrained { context.close(promise: nil) }
+        if queue.isEmpty && closeWhenDrained { context.close(promise: nil) }
     }
+
+    /// Replies up to this size are copied together before writing; larger ones are written as they are.
+    private static let gatherLimit = 2048
 
     @inline(__always)
     private func run(_ commandContext: inout CommandContext, _ session: ClientSession) {

@@ -30,10 +30,11 @@ struct Connection {
     let counter = OutboundCounter()
     let server: ServerContext
 
-    init(configure: (inout Configuration) -> Void = { _ in }, queryBufferLimit: Int = 1 << 30) throws {
+    init(configure: (inout Configuration) -> Void = { _ in }, queryBufferLimit: Int = 1 << 30,
+         router: (any CommandRouter)? = nil) throws {
         var configuration = Configuration()
         configure(&configuration)
-        server = ServerContext(configuration: configuration)
+        server = ServerContext(configuration: configuration, router: router)
         channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(counter)
         try channel.pipeline.syncOperations.addHandler(
@@ -67,6 +68,22 @@ struct Connection {
 
     func close() {
         _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
+/// A router that "forwards" GET of keys starting with `far`: it reserves the reply's place in
+/// the connection's stream and leaves the test to fill it, as a peer link does.
+final class HoldingRouter: CommandRouter, @unchecked Sendable {
+    var held: [(stream: any ReplyStream, place: Int, key: String, frame: String)] = []
+
+    func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
+        guard spec.name == "get", context.arguments.string(1).hasPrefix("far"), let stream = context.replyStream else {
+            return .local
+        }
+        let place = stream.reserve(after: &context.reply.buffer)
+        let frame = context.arguments.buffer.getString(at: context.arguments.buffer.readerIndex, length: context.frameLength) ?? ""
+        held.append((stream, place, context.arguments.string(1), frame))
+        return .handled
     }
 }
 
@@ -197,5 +214,35 @@ struct ConnectionHandlerTests {
         connection.close()
         #expect(connection.server.clients.count == 0)
         #expect(connection.server.keyspace.keyCount(database: 0) == 0)
+    }
+
+    @Test("replies filled later, out of order, are written in request order, once per flush")
+    func replyStream() throws {
+        let router = HoldingRouter()
+        let connection = try Connection(router: router)
+        defer { connection.close() }
+        try connection.send("SET k v\r\n*2\r\n$3\r\nGET\r\n$4\r\nfar1\r\nGET k\r\n*2\r\n$3\r\nGET\r\n$4\r\nfar2\r\nPING\r\n")
+        // Replies before the first held one go out; the rest wait behind it.
+        #expect(try connection.received().text == "+OK\r\n")
+        #expect(router.held.map(\.key) == ["far1", "far2"])
+        // The multibulk frame is there to forward unchanged; inline commands have none.
+        #expect(router.held.map(\.frame) == ["*2\r\n$3\r\nGET\r\n$4\r\nfar1\r\n", "*2\r\n$3\r\nGET\r\n$4\r\nfar2\r\n"])
+        let writes = connection.counter.writes
+        router.held[1].stream.fill(router.held[1].place, with: ByteBuffer(string: "$2\r\nv2\r\n"))
+        router.held[1].stream.flush()
+        #expect(try connection.received().text == "")
+        router.held[0].stream.fill(router.held[0].place, with: ByteBuffer(string: "$2\r\nv1\r\n"))
+        #expect(try connection.received().text == "", "nothing is written before the flush")
+        router.held[0].stream.flush()
+        #expect(try connection.received().text == "$2\r\nv1\r\n$1\r\nv\r\n$2\r\nv2\r\n+PONG\r\n")
+        #expect(connection.counter.writes == writes + 1)
+        // Then replies go straight out again.
+        try connection.send("GET k\r\n")
+        #expect(try connection.received().text == "$1\r\nv\r\n")
+        // A place filled after the connection closed is ignored.
+        try connection.send("GET far3\r\n")
+        connection.close()
+        router.held[2].stream.fill(router.held[2].place, with: ByteBuffer(string: "+late\r\n"))
+        router.held[2].stream.flush()
     }
 }
