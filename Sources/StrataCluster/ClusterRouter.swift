@@ -32,24 +32,31 @@ final class ClusterView: Sendable {
     }
 }
 
-/// Per-event-loop state: the cached view and the connections to peers. Touched only on its loop.
+/// Per-event-loop state: the cached view and settings, and the connections to peers (each on
+/// this loop, like the clients that use it: no thread hop). Touched only on its loop.
 final class LoopPool: @unchecked Sendable {
     let loop: any EventLoop
     var view: ClusterView
     var version: Int
+    var password: String
+    var timeout: TimeAmount
     var links: [String: PeerLink] = [:]
+    /// `links` by node index in `view` (RESP2 link at 2 × index, RESP3 at 2 × index + 1), filled
+    /// on first use and cleared whenever the view changes: no string is built per request.
+    private var linkByNode: [PeerLink?] = []
     /// Connections from other nodes (they announce themselves): never forwarded again, so two
     /// nodes that briefly disagree about an owner cannot bounce a command between them.
     var peerClients: Set<Int> = []
 
-    init(loop: any EventLoop, view: ClusterView, version: Int) {
-        (self.loop, self.view, self.version) = (loop, view, version)
+    init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
+        (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
     }
 
     func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount) -> PeerLink {
         let key = resp3 ? node.endpoint + "#3" : node.endpoint
         if let link = links[key] {
             link.password = password
+            link.timeout = timeout
             return link
         }
         let link = PeerLink(loop: loop, host: node.host, port: node.port, resp3: resp3, password: password, timeout: timeout)
@@ -57,8 +64,22 @@ final class LoopPool: @unchecked Sendable {
         return link
     }
 
-    /// Closes links to nodes no longer in the cluster.
-    func prune(keeping endpoints: Set<String>) {
+    /// The link to node `index` of the cached view, with the cached settings.
+    @inline(__always)
+    func link(toNode index: Int, resp3: Bool) -> PeerLink {
+        let slot = 2 * index + (resp3 ? 1 : 0)
+        if slot < linkByNode.count, let link = linkByNode[slot] { return link }
+        if linkByNode.count != 2 * view.nodes.count { linkByNode = Array(repeating: nil, count: 2 * view.nodes.count) }
+        let link = link(to: view.nodes[index], resp3: resp3, password: password, timeout: timeout)
+        linkByNode[slot] = link
+        return link
+    }
+
+    /// Takes a new view and settings; closes links to nodes no longer in the cluster.
+    func refresh(view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
+        (self.view, self.version, self.password, self.timeout) = (view, version, password, timeout)
+        linkByNode.removeAll(keepingCapacity: true)
+        let endpoints = Set(view.nodes.map(\.endpoint))
         for (key, link) in links where !endpoints.contains(link.endpoint) {
             link.close()
             links[key] = nil
@@ -113,7 +134,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var first: (any EventLoop)?
         for loop in group.makeIterator() {
             first = first ?? loop
-            pools[ObjectIdentifier(loop)] = LoopPool(loop: loop, view: view, version: 0)
+            pools[ObjectIdentifier(loop)] = LoopPool(loop: loop, view: view, version: 0, password: configuration.requirePass,
+                                                     timeout: .milliseconds(Int64(configuration.clusterNodeTimeout)))
         }
         self.pools = pools
         self.healthLoop = first ?? group.next()
@@ -183,8 +205,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     @discardableResult
     public func apply(_ configuration: Configuration) -> Bool {
         let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
-            settings.password = configuration.requirePass
-            settings.timeout = configuration.clusterNodeTimeout
+            if settings.password != configuration.requirePass || settings.timeout != configuration.clusterNodeTimeout {
+                settings.password = configuration.requirePass
+                settings.timeout = configuration.clusterNodeTimeout
+                // Event loops re-read their cached settings.
+                version.add(1, ordering: .releasing)
+            }
             let old = settings.view
             guard configuration.clusterNodes != old.nodes else { return nil }
             guard let selfIndex = Self.findSelf(in: configuration.clusterNodes, configuration: configuration) else {
@@ -225,10 +251,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         guard let loop, let pool = pools[ObjectIdentifier(loop)] else { return (view, nil) }
         let latest = version.load(ordering: .acquiring)
         if pool.version != latest {
-            let (view, endpoints) = settings.withLockedValue { ($0.view, Set($0.view.nodes.map(\.endpoint))) }
-            pool.view = view
-            pool.version = latest
-            pool.prune(keeping: endpoints)
+            let (view, password, timeout) = settings.withLockedValue { ($0.view, $0.password, $0.timeout) }
+            pool.refresh(view: view, version: latest, password: password, timeout: .milliseconds(Int64(timeout)))
         }
         return (pool.view, pool)
     }
@@ -314,19 +338,34 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
             return .handled
         }
-        let future = send(Self.encode(context.arguments), to: node, pool, &context)
-        context.deferredReply = future
+        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3)
+        guard let stream = context.replyStream else {
+            context.deferredReply = send(context.arguments, to: link, &context)
+            return .handled
+        }
+        // The reply takes its place in the client's stream when it arrives; the request goes as
+        // the client sent it when it came as a multibulk frame.
+        let place = stream.reserve(after: &context.reply.buffer)
+        let frameLength = context.frameLength
+        link.send(database: context.database, to: .stream(stream, place)) { out in
+            if frameLength > 0 {
+                context.arguments.buffer.withUnsafeReadableBytes { bytes in
+                    _ = out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes.prefix(frameLength)))
+                }
+            } else {
+                Self.encode(context.arguments, into: &out)
+            }
+        }
         return .handled
     }
 
-    /// Sends an encoded command to `node`; the future always succeeds, with the node's reply or
-    /// with a `-CLUSTERDOWN` error naming the node.
-    private func send(_ bytes: ByteBuffer, to node: ClusterNodeAddress, _ pool: LoopPool,
-                      _ context: inout CommandContext) -> EventLoopFuture<ByteBuffer> {
-        let resp3 = context.client.protocolVersion == .resp3
-        let (password, timeout) = settings.withLockedValue { ($0.password, $0.timeout) }
-        let link = pool.link(to: node, resp3: resp3, password: password, timeout: .milliseconds(Int64(timeout)))
-        return link.send(bytes, database: context.database).recover { error in
+    /// Sends a command to a node; the future always succeeds, with the node's reply or with a
+    /// `-CLUSTERDOWN` error naming the node.
+    private func send(_ arguments: CommandArguments, to link: PeerLink, _ context: inout CommandContext)
+        -> EventLoopFuture<ByteBuffer> {
+        let promise = link.loop.makePromise(of: ByteBuffer.self)
+        link.send(database: context.database, to: .promise(promise)) { Self.encode(arguments, into: &$0) }
+        return promise.futureResult.recover { error in
             Self.errorReply("CLUSTERDOWN \(error)")
         }
     }
@@ -339,17 +378,21 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
 
     /// The arguments as a RESP array of bulk strings.
     static func encode(_ arguments: CommandArguments) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        encode(arguments, into: &buffer)
+        return buffer
+    }
+
+    static func encode(_ arguments: CommandArguments, into buffer: inout ByteBuffer) {
         var size = 16
         for span in arguments.spans { size += span.length + 16 }
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(size)
+        buffer.reserveCapacity(minimumWritableBytes: size)
         buffer.writeString("*\(arguments.count)\r\n")
         for i in 0..<arguments.count {
             buffer.writeString("$\(arguments.length(i))\r\n")
             arguments.withBytes(i) { _ = buffer.writeBytes($0) }
             buffer.writeStaticString("\r\n")
         }
-        return buffer
     }
 
     // MARK: - Multi-key commands across nodes
@@ -412,7 +455,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             } else if group.owner == Int(HashRing.noOwner) {
                 futures.append(loop.makeSucceededFuture(Self.errorReply("CLUSTERDOWN The cluster is down")))
             } else {
-                futures.append(send(Self.encode(arguments), to: view.nodes[group.owner], pool, &context))
+                let link = pool.link(toNode: group.owner, resp3: version == .resp3)
+                futures.append(send(arguments, to: link, &context))
             }
         }
         context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import StrataCommands
 import StrataRESP
 
 /// Why a request to another node failed; the reply the client sees says which node and why.
@@ -9,38 +10,88 @@ struct PeerError: Error, CustomStringConvertible {
     var description: String { "node \(endpoint) \(reason)" }
 }
 
-/// One request on a peer connection: its encoded bytes and where its reply goes.
-struct PeerRequest {
-    var bytes: ByteBuffer
-    /// nil: a connection-setup command (AUTH, HELLO, SELECT) whose reply is dropped.
-    var promise: EventLoopPromise<ByteBuffer>?
+/// Where the reply to a request sent to a peer goes.
+enum ReplyDestination {
+    /// A place in a client connection's reply stream: the reply is relayed as received. A failure
+    /// fills the place with `-CLUSTERDOWN node … <reason>`.
+    case stream(any ReplyStream, Int)
+    /// A promise (parts of a split command, health checks, handoff). A failure fails it.
+    case promise(EventLoopPromise<ByteBuffer>)
+    /// Nowhere: a connection-setup command (AUTH, HELLO, CLIENT SETNAME, SELECT).
+    case discard
+
+    /// Delivers a reply. A stream place is filled but not flushed: the caller flushes each
+    /// stream once after a batch.
+    func deliver(_ reply: ByteBuffer) {
+        switch self {
+        case .stream(let stream, let place): stream.fill(place, with: reply)
+        case .promise(let promise): promise.succeed(reply)
+        case .discard: break
+        }
+    }
+
+    func fail(_ error: PeerError) {
+        switch self {
+        case .stream(let stream, let place): stream.fill(place, with: ClusterRouter.errorReply("CLUSTERDOWN \(error)"))
+        case .promise(let promise): promise.fail(error)
+        case .discard: break
+        }
+    }
+
+    /// The stream to flush after delivering to this destination, if any.
+    var stream: (any ReplyStream)? {
+        if case .stream(let stream, _) = self { return stream }
+        return nil
+    }
 }
 
-/// Pipelines requests to a peer and matches replies first in, first out.
+/// Fails a batch of destinations, flushing each stream touched once.
+func failAll<S: Sequence<ReplyDestination>>(_ destinations: S, _ error: PeerError) {
+    var touched: [any ReplyStream] = []
+    for destination in destinations {
+        destination.fail(error)
+        if let stream = destination.stream, touched.last !== stream { touched.append(stream) }
+    }
+    for stream in touched { stream.flush() }
+}
+
+/// Reads a peer's replies and matches them to requests first in, first out.
 ///
-/// Replies are delimited with ``RESPValueParser`` and handed back as the exact bytes received,
-/// so they can be relayed without re-encoding. A request unanswered for `timeout` closes the
+/// Replies are delimited with ``RESPReplyScanner`` (boundaries only, nothing decoded) and handed
+/// on as the exact bytes received. The client streams that received replies during one read
+/// are flushed once, in `channelReadComplete`. A request unanswered for `timeout` closes the
 /// connection, failing everything in flight: a stalled peer never hangs a client.
-final class PeerChannelHandler: ChannelDuplexHandler {
+final class PeerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = PeerRequest
-    typealias OutboundOut = ByteBuffer
 
     private struct Waiter {
-        var promise: EventLoopPromise<ByteBuffer>?
+        var destination: ReplyDestination
         var sent: NIODeadline
     }
 
     private let endpoint: String
     private let timeout: TimeAmount
-    private let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+    private var scanner = RESPReplyScanner(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
     private var waiting = CircularBuffer<Waiter>(initialCapacity: 64)
     private var input: ByteBuffer?
     private var timer: RepeatedTask?
+    /// Streams filled during the current read, flushed in `channelReadComplete`.
+    private var touched: [any ReplyStream] = []
+    /// Set once the connection has failed: later requests fail at once.
+    private var failure: PeerError?
 
     init(endpoint: String, timeout: TimeAmount) {
         self.endpoint = endpoint
         self.timeout = timeout
+    }
+
+    /// Expects the reply to a request written (or about to be written, in order) to the channel.
+    func expect(_ destination: ReplyDestination, sent: NIODeadline) {
+        if let failure {
+            failAll(CollectionOfOne(destination), failure)
+            return
+        }
+        waiting.append(Waiter(destination: destination, sent: sent))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -54,19 +105,13 @@ final class PeerChannelHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
-        failAll(PeerError(endpoint: endpoint, reason: "closed the connection"))
+        fail(PeerError(endpoint: endpoint, reason: "closed the connection"))
     }
 
     private func checkTimeout(context: ChannelHandlerContext) {
         guard let head = waiting.first, head.sent + timeout < .now() else { return }
-        failAll(PeerError(endpoint: endpoint, reason: "did not answer within \(timeout.nanoseconds / 1_000_000) ms"))
+        fail(PeerError(endpoint: endpoint, reason: "did not answer within \(timeout.nanoseconds / 1_000_000) ms"))
         context.close(promise: nil)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
-        waiting.append(Waiter(promise: request.promise, sent: .now()))
-        context.write(wrapOutboundOut(request.bytes), promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -76,66 +121,94 @@ final class PeerChannelHandler: ChannelDuplexHandler {
             buffered.writeBuffer(&bytes)
             bytes = buffered
         }
-        while bytes.readableBytes > 0 {
-            var probe = bytes
-            let value: RESPValue?
+        while true {
+            let length: Int?
             do {
-                value = try parser.parse(&probe)
+                length = try scanner.scan(bytes)
             } catch {
-                failAll(PeerError(endpoint: endpoint, reason: "sent an invalid reply (\(error))"))
+                fail(PeerError(endpoint: endpoint, reason: "sent an invalid reply (\(error))"))
                 context.close(promise: nil)
                 return
             }
-            guard value != nil else { break }
+            guard let length else { break }
             guard let waiter = waiting.popFirst() else {
-                failAll(PeerError(endpoint: endpoint, reason: "sent an unexpected reply"))
+                fail(PeerError(endpoint: endpoint, reason: "sent an unexpected reply"))
                 context.close(promise: nil)
                 return
             }
-            let reply = bytes.readSlice(length: probe.readerIndex - bytes.readerIndex)!
-            waiter.promise?.succeed(reply)
+            let reply = bytes.readSlice(length: length)!
+            waiter.destination.deliver(reply)
+            if let stream = waiter.destination.stream, touched.last !== stream { touched.append(stream) }
         }
         if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
+            // The scanner's progress is relative to the front, which this keeps in place.
+            if bytes.readerIndex > 64 * 1024 { bytes.discardReadBytes() }
             input = bytes
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushTouched()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushTouched() {
+        guard !touched.isEmpty else { return }
+        let streams = touched
+        touched.removeAll(keepingCapacity: true)
+        for stream in streams { stream.flush() }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(PeerError(endpoint: endpoint, reason: "closed the connection"))
+        fail(PeerError(endpoint: endpoint, reason: "closed the connection"))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        failAll(PeerError(endpoint: endpoint, reason: "connection failed: \(error)"))
+        fail(PeerError(endpoint: endpoint, reason: "connection failed: \(error)"))
         context.close(promise: nil)
     }
 
-    private func failAll(_ error: PeerError) {
-        while let waiter = waiting.popFirst() { waiter.promise?.fail(error) }
+    /// Fails everything in flight and everything sent later.
+    private func fail(_ error: PeerError) {
+        flushTouched()
+        if failure == nil { failure = error }
+        guard !waiting.isEmpty else { return }
+        let failed = waiting.map(\.destination)
+        waiting.removeAll()
+        failAll(failed, error)
     }
 }
 
 /// A pipelined connection to one peer from one event loop, opened on first use and reopened
 /// after a failure (not sooner than `retryDelay`, so a dead peer costs a fast error, not a
 /// connect attempt per request). Confined to its event loop.
+///
+/// Requests sent during one event-loop tick, from every client of the loop, are gathered into
+/// one buffer and written with one write and one flush.
 final class PeerLink {
     let loop: any EventLoop
     let host: String
     let port: Int
     let resp3: Bool
     var password: String
-    let timeout: TimeAmount
+    var timeout: TimeAmount
 
     private enum State {
         case idle
-        case connecting([(PeerRequest, Int)])
-        case connected(any Channel)
+        /// Requests wait in `outbound`, their destinations here, until the connection is up.
+        case connecting([ReplyDestination])
+        case connected(any Channel, PeerChannelHandler)
         case failed(until: NIODeadline, PeerError)
     }
     private var state = State.idle
+    /// The database the connection is in once everything in `outbound` has run.
     private var database = 0
+    /// Requests not written yet (this tick's).
+    private var outbound = ByteBuffer()
     private var flushScheduled = false
+    /// When this tick's requests were sent, for the timeout (read once per tick).
+    private var tickStart = NIODeadline.uptimeNanoseconds(0)
     static let retryDelay = TimeAmount.milliseconds(100)
 
     init(loop: any EventLoop, host: String, port: Int, resp3: Bool, password: String, timeout: TimeAmount) {
@@ -144,48 +217,79 @@ final class PeerLink {
 
     var endpoint: String { "\(host):\(port)" }
 
-    /// Sends one encoded command to run in `database`; the future holds the reply's bytes.
-    func send(_ bytes: ByteBuffer, database: Int) -> EventLoopFuture<ByteBuffer> {
+    /// Sends one request, to run in `database`: `encode` appends its RESP bytes to the buffer of
+    /// this tick's requests. The reply goes to `destination`.
+    func send(database: Int, to destination: ReplyDestination, _ encode: (inout ByteBuffer) -> Void) {
         loop.preconditionInEventLoop()
-        let promise = loop.makePromise(of: ByteBuffer.self)
-        let request = PeerRequest(bytes: bytes, promise: promise)
         switch state {
-        case .connected(let channel):
-            write(request, database: database, on: channel)
+        case .connected(_, let handler):
+            scheduleFlush()
+            if database != self.database { select(database) { handler.expect(.discard, sent: tickStart) } }
+            encode(&outbound)
+            handler.expect(destination, sent: tickStart)
         case .connecting(var queued):
-            queued.append((request, database))
+            state = .idle // keep `queued` uniquely referenced while appending
+            if database != self.database { select(database) { queued.append(.discard) } }
+            encode(&outbound)
+            queued.append(destination)
             state = .connecting(queued)
         case .failed(let until, let error) where until > .now():
-            promise.fail(error)
+            failAll(CollectionOfOne(destination), error)
         case .idle, .failed:
-            connect(first: (request, database))
+            outbound.clear()
+            self.database = 0
+            var queued: [ReplyDestination] = []
+            if database != 0 { select(database) { queued.append(.discard) } }
+            encode(&outbound)
+            queued.append(destination)
+            state = .connecting(queued)
+            connect()
+        }
+    }
+
+    /// Sends one encoded request; the future holds the reply's bytes, or fails with a ``PeerError``.
+    func send(_ bytes: ByteBuffer, database: Int) -> EventLoopFuture<ByteBuffer> {
+        let promise = loop.makePromise(of: ByteBuffer.self)
+        send(database: database, to: .promise(promise)) { out in
+            var bytes = bytes
+            out.writeBuffer(&bytes)
         }
         return promise.futureResult
     }
 
     /// Closes the connection (membership changed, node removed).
     func close() {
-        if case .connected(let channel) = state { channel.close(promise: nil) }
+        switch state {
+        case .connected(let channel, _): channel.close(promise: nil)
+        case .connecting(let queued):
+            failAll(queued, PeerError(endpoint: endpoint, reason: "was removed from the cluster"))
+        default: break
+        }
+        outbound.clear()
         state = .idle
     }
 
-    private func write(_ request: PeerRequest, database: Int, on channel: any Channel) {
-        if database != self.database {
-            channel.write(PeerRequest(bytes: Self.encode(["SELECT", String(database)]), promise: nil), promise: nil)
-            self.database = database
-        }
-        channel.write(request, promise: nil)
+    private func select(_ database: Int, _ expect: () -> Void) {
+        Self.encode(["SELECT", String(database)], into: &outbound)
+        expect()
+        self.database = database
+    }
+
+    private func scheduleFlush() {
         guard !flushScheduled else { return }
-        // One flush after everything this event-loop tick sends: pipelining across clients.
+        // One write and flush after everything this event-loop tick sends: pipelining across clients.
         flushScheduled = true
+        tickStart = .now()
         loop.execute { [self] in
             flushScheduled = false
-            channel.flush()
+            guard case .connected(let channel, _) = state, outbound.readableBytes > 0 else { return }
+            channel.writeAndFlush(outbound, promise: nil)
+            // Usually written at once and released, so clearing reuses the memory.
+            outbound.clear()
         }
     }
 
-    private func connect(first: (PeerRequest, Int)) {
-        state = .connecting([first])
+    private func connect() {
         let endpoint = self.endpoint
         let timeout = self.timeout
         let connectTimeout = TimeAmount.nanoseconds(min(timeout.nanoseconds, 1_000_000_000))
@@ -206,26 +310,39 @@ final class PeerLink {
                 }
                 switch result {
                 case .success(let channel):
-                    state = .connected(channel)
-                    database = 0
+                    guard let handler = try? channel.pipeline.syncOperations.handler(type: PeerChannelHandler.self) else {
+                        channel.close(promise: nil)
+                        state = .failed(until: .now() + Self.retryDelay, PeerError(endpoint: endpoint, reason: "is unreachable (connect failed)"))
+                        failAll(queued, PeerError(endpoint: endpoint, reason: "is unreachable (connect failed)"))
+                        return
+                    }
+                    state = .connected(channel, handler)
+                    let now = NIODeadline.now()
                     // Authenticate and choose the protocol before anything else.
+                    var setup = ByteBuffer()
                     if resp3 {
                         var words = ["HELLO", "3"]
                         if !password.isEmpty { words += ["AUTH", "default", password] }
-                        channel.write(PeerRequest(bytes: Self.encode(words), promise: nil), promise: nil)
+                        Self.encode(words, into: &setup)
+                        handler.expect(.discard, sent: now)
                     } else if !password.isEmpty {
-                        channel.write(PeerRequest(bytes: Self.encode(["AUTH", password]), promise: nil), promise: nil)
+                        Self.encode(["AUTH", password], into: &setup)
+                        handler.expect(.discard, sent: now)
                     }
-                    channel.write(PeerRequest(bytes: Self.encode(["CLIENT", "SETNAME", ClusterRouter.peerName]), promise: nil),
-                                  promise: nil)
-                    for (request, database) in queued { write(request, database: database, on: channel) }
+                    Self.encode(["CLIENT", "SETNAME", ClusterRouter.peerName], into: &setup)
+                    handler.expect(.discard, sent: now)
+                    for destination in queued { handler.expect(destination, sent: now) }
+                    setup.writeBuffer(&outbound)
+                    outbound.clear()
+                    channel.writeAndFlush(setup, promise: nil)
                     channel.closeFuture.hop(to: loop).whenComplete { [self] _ in
-                        if case .connected(let current) = state, current === channel { state = .idle }
+                        if case .connected(let current, _) = state, current === channel { state = .idle }
                     }
                 case .failure(let error):
                     let failure = PeerError(endpoint: endpoint, reason: "is unreachable (\(Self.shortReason(error)))")
                     state = .failed(until: .now() + Self.retryDelay, failure)
-                    for (request, _) in queued { request.promise?.fail(failure) }
+                    outbound.clear()
+                    failAll(queued, failure)
                 }
             }
     }
@@ -242,13 +359,17 @@ final class PeerLink {
     /// A command as a RESP array of bulk strings.
     static func encode(_ words: [String]) -> ByteBuffer {
         var buffer = ByteBuffer()
+        encode(words, into: &buffer)
+        return buffer
+    }
+
+    static func encode(_ words: [String], into buffer: inout ByteBuffer) {
         buffer.writeString("*\(words.count)\r\n")
         for word in words {
             buffer.writeString("$\(word.utf8.count)\r\n")
             buffer.writeString(word)
             buffer.writeStaticString("\r\n")
         }
-        return buffer
     }
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import shutil
+import signal
 import subprocess
 import time
 
@@ -14,7 +15,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from conftest import HOST, free_port, strata_bin, target
-from resp_client import OK, Bulk, RespConnection
+from resp_client import OK, Bulk, Integer, Null, RespConnection
 
 pytestmark = pytest.mark.skipif(target() != "strata", reason="strata's cluster modes")
 
@@ -29,6 +30,7 @@ class Node:
         self.dir.mkdir(exist_ok=True)
         self.args = [str(strata_bin()), "--port", str(port), "--bind", HOST, "--dir", str(self.dir),
                      "--cluster-nodes", nodes, "--cluster-node-timeout", str(TIMEOUT_MS), *extra]
+        self.password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else None
         self.proc = None
         self.start()
 
@@ -45,6 +47,7 @@ class Node:
 
     def client(self, **kw):
         kw.setdefault("socket_timeout", 10)
+        kw.setdefault("password", self.password)
         return redis.Redis(host=HOST, port=self.port, **kw)
 
     def stop(self):
@@ -244,6 +247,73 @@ def test_a_dead_node_costs_misses_not_hangs(cluster):
     write_keys(c, 300, prefix="again")
     assert victim.client().dbsize() > 0
     assert read_keys(nodes[1].client(), 300, prefix="again") == expected(300, prefix="again")
+
+
+def owned_elsewhere(client, port, count, prefix="key"):
+    """`count` key names whose slot is served by a node other than `port`."""
+    owners = slot_owners(client)
+    names = (f"{prefix}:{i}" for i in range(100_000))
+    return [n for n in names if owners[key_slot(n)] != port][:count]
+
+
+def test_forwarding_keeps_order_databases_and_auth(cluster):
+    nodes, _ = cluster(3, "--requirepass", "secret")
+    entry = nodes[0]
+    # Without AUTH nothing is forwarded.
+    with RespConnection(HOST, entry.port) as raw:
+        assert raw.execute("GET", "key:1").text.startswith("NOAUTH")
+        assert raw.execute("AUTH", "secret") == OK
+        # A long pipeline mixing local and forwarded keys, databases and command kinds: every
+        # reply in request order (nodes authenticate to each other with the same password).
+        commands, want = [], []
+        for i in range(600):
+            db = i % 3
+            commands += [("SELECT", db), ("SET", f"key:{i}", f"v{i}:{db}"), ("GET", f"key:{i}"),
+                         ("INCR", f"n:{i}"), ("GET", f"missing:{i}")]
+            want += [OK, OK, Bulk(f"v{i}:{db}".encode()), Integer(1), Null("bulk")]
+        replies = raw.pipeline(commands)
+        assert replies == want
+        # Databases followed the client: key:0 exists in db 0 only, key:1 in db 1 only.
+        assert raw.pipeline([("SELECT", 1), ("GET", "key:0"), ("GET", "key:1"), ("SELECT", 0)]) == \
+            [OK, Null("bulk"), Bulk(b"v1:1"), OK]
+        # An inline command is forwarded too (encoded afresh: it is not RESP).
+        far = owned_elsewhere(entry.client(), entry.port, 1)[0]
+        raw.execute("SET", far, "inline")
+        raw.send_raw(f"GET {far}\r\n".encode())
+        assert raw.read_reply() == Bulk(b"inline")
+    # A large value crosses the link in many reads, both ways.
+    c = entry.client()
+    big = owned_elsewhere(c, entry.port, 1, prefix="big")[0]
+    payload = bytes(range(256)) * (6 * 4096)  # 6 MiB
+    assert c.set(big, payload)
+    assert c.get(big) == payload
+    assert c.strlen(big) == len(payload)
+
+
+def test_a_stalled_node_fails_requests_after_the_timeout(cluster):
+    nodes, _ = cluster(3)
+    entry, victim = nodes[0], nodes[2]
+    c = entry.client(socket_timeout=TIMEOUT_MS / 1000 * 5)
+    owners = slot_owners(c)
+    key = next(f"key:{i}" for i in range(100_000) if owners[key_slot(f"key:{i}")] == victim.port)
+    c.set(key, "v")
+    victim.proc.send_signal(signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        # The connection to it is open but nothing answers: the request fails after the
+        # node timeout (or is served elsewhere once the node is marked down), never hangs.
+        try:
+            assert c.get(key) is None
+        except redis.exceptions.ClusterDownError as error:
+            assert "did not answer" in str(error) or "closed" in str(error) or "unreachable" in str(error)
+        elapsed = time.monotonic() - start
+        assert elapsed < TIMEOUT_MS / 1000 * 3, elapsed
+    finally:
+        victim.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while int(c.cluster("INFO")["cluster_nodes_down"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert c.get(key) == b"v"
 
 
 TWEMPROXY_CONFIG = """\
