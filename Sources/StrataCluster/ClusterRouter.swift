@@ -274,6 +274,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     // MARK: - CommandRouter
 
     public func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
+        if spec.flags.contains(.exec) && mode == .proxy {
+            return routeTransaction(&context)
+        }
         guard spec.firstKey > 0 else {
             if spec.name == "client|setname", context.arguments.count == 3, let loop = context.eventLoop,
                let pool = pools[ObjectIdentifier(loop)], context.arguments.string(2) == Self.peerName {
@@ -329,10 +332,15 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             // Sent by a node whose view differs from ours: serve it here rather than bounce it.
             return .local
         }
-        if context.client.transaction != nil || spec.flags.contains(.noQueue) {
-            reject(&context, "CROSSSLOT Keys in a transaction must be served by the node the client is connected to "
+        if spec.flags.contains(.noQueue) {
+            // WATCH: the transaction's EXEC could not check it here.
+            reject(&context, "CROSSSLOT WATCH needs keys served by the node the client is connected to "
                        + "(slot \(slot) is served by \(node.endpoint))")
             return .handled
+        }
+        if context.client.transaction != nil {
+            // Queued here; EXEC decides where the transaction runs.
+            return .local
         }
         guard let pool else {
             reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
@@ -356,6 +364,60 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 Self.encode(context.arguments, into: &out)
             }
         }
+        return .handled
+    }
+
+    /// EXEC in proxy mode. A transaction whose keys are all served by one other node runs there:
+    /// MULTI, the queued commands and EXEC go to it as one block on the link (nothing else can
+    /// come between them) and the client gets EXEC's reply. Keys served by several nodes get
+    /// `-CROSSSLOT`, as in Redis Cluster; so does a transaction sent elsewhere while this client
+    /// WATCHes keys here, since their check could not be made there.
+    private func routeTransaction(_ context: inout CommandContext) -> RouteDecision {
+        guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
+        let (view, pool) = currentView(context.eventLoop)
+        if let pool, pool.peerClients.contains(context.client.id) { return .local }
+        var target: Int?
+        for command in queue {
+            for position in command.spec.keyPositions(argumentCount: command.arguments.count) {
+                let owner = Int(view.owners[command.arguments.withBytes(position) { HashSlot.slot($0) }])
+                if target == nil { target = owner }
+                if target != owner {
+                    CommandDispatcher.discardTransaction(&context)
+                    reject(&context, "CROSSSLOT Keys in a transaction must all be served by one node")
+                    return .handled
+                }
+            }
+        }
+        guard let owner = target, owner != view.selfIndex else { return .local }
+        let watching = !context.client.watchedKeys.isEmpty
+        CommandDispatcher.discardTransaction(&context)
+        guard owner != Int(HashRing.noOwner) else {
+            reject(&context, "CLUSTERDOWN The cluster is down")
+            return .handled
+        }
+        guard !watching else {
+            reject(&context, "CROSSSLOT Keys in a transaction must be served by the node of its WATCHed keys")
+            return .handled
+        }
+        guard let pool else {
+            reject(&context, "CLUSTERDOWN No connection to \(view.nodes[owner].endpoint) from here")
+            return .handled
+        }
+        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3)
+        let database = context.database
+        link.send(database: database, to: .discard) { PeerLink.encode(["MULTI"], into: &$0) }
+        for command in queue {
+            link.send(database: database, to: .discard) { Self.encode(command.arguments, into: &$0) }
+        }
+        let destination: ReplyDestination
+        if let stream = context.replyStream {
+            destination = .stream(stream, stream.reserve(after: &context.reply.buffer))
+        } else {
+            let promise = link.loop.makePromise(of: ByteBuffer.self)
+            context.deferredReply = promise.futureResult.recover { Self.errorReply("CLUSTERDOWN \($0)") }
+            destination = .promise(promise)
+        }
+        link.send(database: database, to: destination) { PeerLink.encode(["EXEC"], into: &$0) }
         return .handled
     }
 

@@ -195,4 +195,10 @@ extension CommandDispatcher {
     public static func disconnect(_ context: inout CommandContext) {
         TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
     }
+
+    /// Ends the client's transaction without running it here (a router sent it to another
+    /// node, or refused it) and drops its WATCHes.
+    public static func discardTransaction(_ context: inout CommandContext) {
+        TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
+    }
 }

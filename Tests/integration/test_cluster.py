@@ -15,7 +15,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from conftest import HOST, free_port, strata_bin, target
-from resp_client import OK, Bulk, Integer, Null, RespConnection
+from resp_client import OK, Array, Bulk, Integer, Null, RespConnection, Simple
 
 pytestmark = pytest.mark.skipif(target() != "strata", reason="strata's cluster modes")
 
@@ -288,6 +288,39 @@ def test_forwarding_keeps_order_databases_and_auth(cluster):
     assert c.set(big, payload)
     assert c.get(big) == payload
     assert c.strlen(big) == len(payload)
+
+
+def test_transactions_run_on_the_node_that_serves_their_keys(cluster):
+    nodes, _ = cluster(3)
+    entry = nodes[0]
+    c = entry.client()
+    owners = slot_owners(c)
+    local = next(f"{{t{i}}}" for i in range(1000) if owners[key_slot(f"t{i}")] == entry.port)
+    far = next(f"{{t{i}}}" for i in range(1000) if owners[key_slot(f"t{i}")] != entry.port)
+    other = next(f"{{t{i}}}" for i in range(1000)
+                 if owners[key_slot(f"t{i}")] not in (entry.port, owners[key_slot(far[1:-1])]))
+    with RespConnection(HOST, entry.port) as raw:
+        # All keys on one other node: the whole transaction runs there, in the client's database.
+        replies = raw.pipeline([("SELECT", 2), ("MULTI",), ("SET", f"{far}a", "1"), ("INCR", f"{far}a"),
+                                ("MGET", f"{far}a", f"{far}b"), ("PING",), ("EXEC",), ("GET", f"{far}a")])
+        assert replies[:6] == [OK, OK] + [Simple(b"QUEUED")] * 4
+        assert replies[6] == Array((OK, Integer(2), Array((Bulk(b"2"), Null("bulk"))), Simple(b"PONG")))
+        assert replies[7] == Bulk(b"2")
+        assert nodes[[n.port for n in nodes].index(owners[key_slot(far[1:-1])])].client(db=2).get(f"{far}a") == b"2"
+        # Keys here: runs here, as before.
+        assert raw.pipeline([("MULTI",), ("SET", f"{local}x", "y"), ("EXEC",)])[2] == Array((OK,))
+        # Keys on two nodes: refused, and the transaction is over.
+        replies = raw.pipeline([("MULTI",), ("SET", f"{far}c", "1"), ("SET", f"{other}c", "1"), ("EXEC",), ("EXEC",)])
+        assert replies[3].text.startswith("CROSSSLOT")
+        assert replies[4].text.startswith("ERR EXEC without MULTI")
+        assert raw.execute("EXISTS", f"{far}c") == Integer(0)
+        # WATCH here, then a transaction elsewhere: its check could not be made there.
+        replies = raw.pipeline([("WATCH", f"{local}x"), ("MULTI",), ("SET", f"{far}d", "1"), ("EXEC",)])
+        assert replies[3].text.startswith("CROSSSLOT")
+        # WATCH of a key served elsewhere is refused; an error while queueing aborts EXEC.
+        assert raw.execute("WATCH", f"{far}a").text.startswith("CROSSSLOT")
+        replies = raw.pipeline([("MULTI",), ("SET", f"{far}e", "1"), ("INCR",), ("EXEC",)])
+        assert replies[3].text.startswith("EXECABORT")
 
 
 def test_a_stalled_node_fails_requests_after_the_timeout(cluster):
