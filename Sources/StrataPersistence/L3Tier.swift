@@ -26,7 +26,6 @@ public final class L3Tier: ColdStorage, Sendable {
         batcher = WriteBatcher(store: store, keyspace: keyspace, settings: settings)
         readers = NIOThreadPool(numberOfThreads: 2)
         saveTime = Atomic(WallClock.milliseconds() / 1000)
-        keyspace.observer = batcher
     }
 
     /// Starts the batcher and the reader threads, then loads the key index from disk in the

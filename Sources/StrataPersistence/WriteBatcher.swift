@@ -52,46 +52,36 @@ public struct BatcherStatistics: Sendable {
     public var changesSinceSave = 0
 }
 
-/// Collects every keyspace change, coalesces changes to the same key (the last one wins) and
-/// commits them to L3 in group transactions on its own thread.
+/// Takes the keyspace's journal of changes and commits it to L3 in group transactions on its
+/// own thread.
 ///
-/// `@unchecked Sendable`: all mutable state is guarded by `lock` (a condition lock, so the
-/// batcher thread can sleep until work arrives or its interval passes); SQLite is touched only
+/// Writers never touch the batcher: a write appends to its shard's journal under the shard lock
+/// it already holds, and changes to the same key coalesce there (see StrataStore's Journal.swift).
+/// The batcher drains the journal (everything pending, a consistent cut) when a batch is full,
+/// the flush interval has passed, a writer waits for durability, or it is stopping.
+///
+/// `@unchecked Sendable`: the mutable state below is guarded by `lock` (a condition lock lets the
+/// thread sleep until woken or its interval passes); SQLite and `retry`/`lastSync` are touched only
 /// by the batcher thread.
-public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
-    private enum Operation {
-        case write(Entry)
-        case delete(Entry)
-        case expire(Entry)
-    }
-
-    /// A run of coalesced operations; a flush starts a new segment, so nothing before it can be
-    /// written after it.
-    private struct Segment {
-        var flush: Int?? = .none
-        var operations: [EntryKey: Operation] = [:]
-    }
-
+public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private let store: L3Store
     private let keyspace: Keyspace
     private var settings: BatcherSettings
     private let lock = NIOLock()
     private let wakeup = ConditionLock(value: 0)
-    private var segments: [Segment] = [Segment()]
-    private var pendingCount = 0
-    private var oldestPending: Int64 = 0
-    /// Generation of the batch being filled; commits complete generations in order.
-    private var openGeneration: Int64 = 1
-    private var committedGeneration: Int64 = 0
-    private var waiters: [(Int64, EventLoopPromise<Void>)] = []
+    /// Journal position committed so far; writers waiting for a position are in `waiters`.
+    private let committed = Atomic<UInt64>(0)
+    private var waiters: [(UInt64, EventLoopPromise<Void>)] = []
     private var drainWaiters: [EventLoopPromise<Void>] = []
     private var stats = BatcherStatistics()
+    private var savedPosition: UInt64 = 0
     private var stopping = false
-    private var lastSync: Int64 = 0
-    private let errorFlag = Atomic<Bool>(false)
-    private let depth = Atomic<Int>(0)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
+    /// A batch whose commit failed, retried before anything newer (batcher thread only).
+    private var retry: JournalBatch?
+    private var lastSync: Int64 = 0
+    private let errorFlag = Atomic<Bool>(false)
 
     public init(store: L3Store, keyspace: Keyspace, settings: BatcherSettings) {
         self.store = store
@@ -99,6 +89,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         self.settings = settings
         self.policyIndex = Synchronization.Atomic(FsyncPolicy.allCases.firstIndex(of: settings.policy)!)
         self.queueLimit = Synchronization.Atomic(settings.queueLimit)
+        keyspace.hasColdTier = true
     }
 
     /// Read on every write (is its reply held for the commit?), so an atomic rather than the lock.
@@ -115,6 +106,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
             policyIndex.store(FsyncPolicy.allCases.firstIndex(of: settings.policy)!, ordering: .relaxed)
             queueLimit.store(settings.queueLimit, ordering: .relaxed)
         }
+        keyspace.setJournalThreshold(settings.batchMax)
     }
 
     /// A `synchronous` setting to apply on the batcher thread (after CONFIG SET l3-fsync).
@@ -123,76 +115,40 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     /// Whether the last commit failed (writes are refused with -MISCONF until one succeeds).
     public var isFailing: Bool { errorFlag.load(ordering: .relaxed) }
 
-    /// Whether any write is pending or being committed.
+    /// Whether any change is pending or being committed.
     public var hasUncommittedWrites: Bool {
-        lock.withLock { pendingCount > 0 || committedGeneration < openGeneration - 1 }
+        keyspace.journalPosition > committed.load(ordering: .acquiring)
     }
 
     /// Whether writers should wait for the batcher to catch up.
     @inline(__always)
-    public var isBehind: Bool { depth.load(ordering: .relaxed) > queueLimit.load(ordering: .relaxed) }
+    public var isBehind: Bool { keyspace.journalDepth > queueLimit.load(ordering: .relaxed) }
 
     public var statistics: BatcherStatistics {
-        lock.withLock {
+        let depth = keyspace.journalDepth
+        let oldest = keyspace.journalOldestPending
+        let position = keyspace.journalPosition
+        return lock.withLock {
             var s = stats
-            s.queueDepth = pendingCount
-            s.oldestPendingMilliseconds = pendingCount == 0 ? 0 : max(0, WallClock.milliseconds() - oldestPending)
+            s.queueDepth = depth
+            s.oldestPendingMilliseconds = depth == 0 ? 0 : max(0, WallClock.milliseconds() - oldest)
+            s.changesSinceSave = Int(truncatingIfNeeded: position &- savedPosition)
             return s
         }
     }
 
-    // MARK: - KeyspaceObserver (called under the key's shard lock)
-
-    public func entryWritten(_ entry: Entry) { record(EntryKey(entry), .write(entry)) }
-    public func entryDeleted(_ entry: Entry) {
-        // While the key index loads (before start()), a stub can only go by active expiry. Its row
-        // needs no tombstone (an expired row is dropped at load anyway), and a tombstone committed
-        // after loading would delete a newer version of the key loaded after the expired row.
-        if !entry.isWarm && lock.withLock({ thread == nil }) { return }
-        record(EntryKey(entry), .delete(entry))
-    }
-    public func stubExpireChanged(_ entry: Entry) { record(EntryKey(entry), .expire(entry)) }
-
-    public func databaseFlushed(_ database: Int?) {
-        lock.withLock {
-            var segment = Segment()
-            segment.flush = .some(database)
-            segments.append(segment)
-            noteArrival()
-        }
-        signal()
-    }
-
-    private func record(_ key: EntryKey, _ operation: Operation) {
-        let count = lock.withLock { () -> Int in
-            let index = segments.count - 1
-            // An expiry change on top of a pending write is part of that write's row.
-            if case .expire = operation, case .write = segments[index].operations[key] {
-                return pendingCount
-            }
-            if segments[index].operations.updateValue(operation, forKey: key) == nil { noteArrival() }
-            stats.changesSinceSave += 1
-            return pendingCount
-        }
-        if count >= settings.batchMax { signal() }
-    }
-
-    private func noteArrival() {
-        if pendingCount == 0 { oldestPending = WallClock.milliseconds() }
-        pendingCount += 1
-        depth.store(pendingCount, ordering: .relaxed)
-    }
+    /// JournalConsumer: a full batch is pending (called under a shard lock; only signals).
+    public func journalReachedThreshold() { signal() }
 
     // MARK: - Waiting
 
-    /// A future completed once everything recorded so far is committed (and synced under
+    /// A future completed once everything changed so far is committed (and synced under
     /// `always`). Used for `always` replies, SAVE, and shutdown.
     public func barrier(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
+        let target = keyspace.journalPosition
         let ready = lock.withLock { () -> Bool in
-            // Nothing pending: wait only for a batch still being committed, if any.
-            let target = pendingCount == 0 ? openGeneration - 1 : openGeneration
-            if committedGeneration >= target { return true }
+            if committed.load(ordering: .relaxed) >= target { return true }
             waiters.append((target, promise))
             return false
         }
@@ -204,7 +160,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
     public func drained(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
         let ready = lock.withLock { () -> Bool in
-            if pendingCount <= settings.queueLimit / 2 { return true }
+            if keyspace.journalDepth <= settings.queueLimit / 2 { return true }
             drainWaiters.append(promise)
             return false
         }
@@ -214,7 +170,9 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
 
     // MARK: - The batcher thread
 
+    /// Opens the keyspace's journal (from now on every change is recorded) and starts the thread.
     public func start() {
+        keyspace.openJournal(consumer: self, threshold: lock.withLock { settings.batchMax })
         let thread = Thread { [self] in
             self.loop()
             self.finished.signal()
@@ -238,7 +196,11 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         wakeup.unlock(withValue: 1)
     }
 
+    /// Commits retried at shutdown before giving up (the disk stays full): about 10 seconds.
+    private static let retriesWhenStopping = 20
+
     private func loop() {
+        var failuresWhileStopping = 0
         while true {
             let (interval, stopping) = lock.withLock { (settings.flushIntervalMilliseconds, self.stopping) }
             // Once stopping, commit what is left without waiting out another interval.
@@ -248,82 +210,72 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
             if let pragma = lock.withLock({ () -> String? in defer { pendingPragma = nil }; return pendingPragma }) {
                 try? store.writer.execute("PRAGMA synchronous=\(pragma)")
             }
-            let (work, done) = takeWork(force: false)
-            if let work { commit(work) }
-            syncIfDue()
-            if done { break }
-        }
-    }
-
-    private struct Work {
-        var segments: [Segment]
-        var generation: Int64
-        var count: Int
-    }
-
-    /// Takes what is due: everything, when the oldest change is older than the interval, the
-    /// batch is full, a writer waits, or the batcher is stopping.
-    private func takeWork(force: Bool) -> (Work?, Bool) {
-        lock.withLock {
-            let age = WallClock.milliseconds() - oldestPending
-            let due = force || stopping || !waiters.isEmpty || pendingCount >= settings.batchMax
-                || age >= Int64(settings.flushIntervalMilliseconds) || !drainWaiters.isEmpty
-            guard pendingCount > 0, due else {
-                return (nil, stopping && pendingCount == 0)
+            if let batch = retry ?? takeWork(stopping: stopping) {
+                if !commit(batch) && stopping {
+                    failuresWhileStopping += 1
+                    if failuresWhileStopping >= WriteBatcher.retriesWhenStopping {
+                        print("strata: L3: giving up at shutdown, \(batch.count + keyspace.journalDepth) changes not persisted: \(stats.lastError ?? "")")
+                        break
+                    }
+                }
             }
-            let work = Work(segments: segments, generation: openGeneration, count: pendingCount)
-            segments = [Segment()]
-            pendingCount = 0
-            depth.store(0, ordering: .relaxed)
-            openGeneration += 1
-            return (work, false)
+            syncIfDue()
+            if stopping && retry == nil && keyspace.journalDepth == 0 { break }
         }
     }
 
-    private func commit(_ work: Work) {
+    /// Drains the journal when a commit is due: the batch is full, the oldest change is older
+    /// than the interval, a writer waits, or the batcher is stopping.
+    private func takeWork(stopping: Bool) -> JournalBatch? {
+        let depth = keyspace.journalDepth
+        guard depth > 0 else { return nil }
+        let due = lock.withLock {
+            stopping || !waiters.isEmpty || !drainWaiters.isEmpty || depth >= settings.batchMax
+                || WallClock.milliseconds() - keyspace.journalOldestPending >= Int64(settings.flushIntervalMilliseconds)
+        }
+        return due ? keyspace.drainJournal() : nil
+    }
+
+    /// Commits `batch`; on failure keeps it for a retry after a pause. Returns whether it committed.
+    private func commit(_ batch: JournalBatch) -> Bool {
         let started = WallClock.microseconds()
-        var persisted: [(Entry, Int64)] = []
-        persisted.reserveCapacity(work.count)
+        var persisted = Array(repeating: [(Entry, Int64)](), count: keyspace.shards.count)
+        var rows = 0
         do {
-            try writeTransaction(work, &persisted)
+            rows = try writeTransaction(batch, &persisted)
         } catch {
-            // Keep the work: put it back in front and retry after a pause. Writes are refused
-            // with -MISCONF meanwhile; reads go on.
+            // Writes are refused with -MISCONF meanwhile; reads go on.
             lock.withLock {
                 stats.failures += 1
                 stats.lastError = error.description
-                segments = work.segments + segments
-                pendingCount += work.count
-                depth.store(pendingCount, ordering: .relaxed)
             }
+            retry = batch
             errorFlag.store(true, ordering: .relaxed)
             usleep(500_000)
-            return
+            return false
         }
+        retry = nil
         errorFlag.store(false, ordering: .relaxed)
         // One lock acquisition per shard, not per row.
-        var byShard: [Int: [(Entry, Int64)]] = [:]
-        for (entry, row) in persisted {
-            byShard[keyspace.shardIndex(for: entry.keyHash), default: []].append((entry, row))
-        }
-        for (index, rows) in byShard {
+        for (index, entries) in persisted.enumerated() where !entries.isEmpty {
             let shard = keyspace.shards[index]
-            shard.lock.withLock { for (entry, row) in rows { shard.markPersisted(entry, row: row) } }
+            shard.lock.withLock { for (entry, row) in entries { shard.markPersisted(entry, row: row) } }
         }
+        committed.store(batch.position, ordering: .releasing)
         let finished = WallClock.microseconds()
+        let depth = keyspace.journalDepth
         let (ready, drained): ([EventLoopPromise<Void>], [EventLoopPromise<Void>]) = lock.withLock {
-            committedGeneration = work.generation
             stats.batches += 1
-            stats.rowsWritten += work.count
+            stats.rowsWritten += rows
             stats.lastCommitTime = finished / 1000
             stats.lastCommitMicroseconds = finished - started
             var ready: [EventLoopPromise<Void>] = []
-            waiters.removeAll { generation, promise in
-                if generation <= work.generation { ready.append(promise); return true }
+            waiters.removeAll { target, promise in
+                if target <= batch.position { ready.append(promise); return true }
                 return false
             }
             var drained: [EventLoopPromise<Void>] = []
-            if pendingCount <= settings.queueLimit / 2 {
+            if depth <= settings.queueLimit / 2 {
                 drained = drainWaiters
                 drainWaiters = []
             }
@@ -331,23 +283,28 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
         }
         ready.forEach { $0.succeed() }
         drained.forEach { $0.succeed() }
+        return true
     }
 
     private var insertStatement: SQLiteStatement?
     private var expireStatement: SQLiteStatement?
 
-    private func writeTransaction(_ work: Work, _ persisted: inout [(Entry, Int64)]) throws(SQLiteError) {
+    /// Writes one batch in one transaction; returns the rows written.
+    private func writeTransaction(_ batch: JournalBatch, _ persisted: inout [[(Entry, Int64)]]) throws(SQLiteError) -> Int {
         let db = store.writer
         if insertStatement == nil {
             insertStatement = try db.prepare("INSERT INTO log (db, key, value, expire_at) VALUES (?, ?, ?, ?)")
             expireStatement = try db.prepare("UPDATE log SET expire_at = ? WHERE seq = ?")
         }
         let insert = insertStatement!, expire = expireStatement!
+        // Everything before the last FLUSHALL is moot: start there.
+        let first = (batch.flushes.lastIndex { $0 == nil }).map { $0 + 1 } ?? 0
+        var rows = 0
         try db.execute("BEGIN")
         do {
-            for segment in work.segments {
-                if case .some(let database) = segment.flush {
-                    if let database {
+            for index in first..<batch.segments.count {
+                if index > 0 {
+                    if let database = batch.flushes[index - 1] {
                         let statement = try db.prepare("DELETE FROM log WHERE db = ?")
                         statement.bind(1, Int64(database))
                         try statement.step()
@@ -355,28 +312,32 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
                         try db.execute("DELETE FROM log")
                     }
                 }
-                for (_, operation) in segment.operations {
-                    switch operation {
-                    case .write(let entry):
+                for record in batch.segments[index] {
+                    let entry = record.entry
+                    switch record.kind {
+                    case .write:
                         insert.reset()
                         insert.bind(1, Int64(entry.header.database))
                         entry.withKey { insert.bind(2, $0) }
                         entry.withValue { insert.bind(3, $0) }
-                        insert.bind(4, entry.header.expireAt)
+                        insert.bind(4, record.expireAt)
                         try insert.step()
-                        persisted.append((entry, db.lastInsertRowID))
-                    case .delete(let entry):
+                        persisted[keyspace.shardIndex(for: entry.keyHash)].append((entry, db.lastInsertRowID))
+                        rows += 1
+                    case .delete:
                         insert.reset()
                         insert.bind(1, Int64(entry.header.database))
                         entry.withKey { insert.bind(2, $0) }
                         insert.bindNull(3)
                         insert.bind(4, 0)
                         try insert.step()
-                    case .expire(let entry):
+                        rows += 1
+                    case .expire:
                         expire.reset()
-                        expire.bind(1, entry.header.expireAt)
-                        expire.bind(2, entry.header.l3Row)
+                        expire.bind(1, record.expireAt)
+                        expire.bind(2, record.row)
                         try expire.step()
+                        rows += 1
                     }
                 }
             }
@@ -389,6 +350,7 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
             try? db.execute("ROLLBACK")
             throw error
         }
+        return rows
     }
 
     /// Under `everysec`, makes the WAL durable about once a second.
@@ -402,27 +364,11 @@ public final class WriteBatcher: KeyspaceObserver, @unchecked Sendable {
 
     /// Marks a successful SAVE: resets the changes counter.
     public func noteSaved() -> Int64 {
-        lock.withLock {
-            stats.changesSinceSave = 0
+        let position = keyspace.journalPosition
+        return lock.withLock {
+            savedPosition = position
             return WallClock.milliseconds() / 1000
         }
     }
 }
 
-/// An entry's (database, key) identity, hashable without copying the key.
-struct EntryKey: Hashable {
-    let entry: Entry
-
-    init(_ entry: Entry) { self.entry = entry }
-
-    static func == (a: EntryKey, b: EntryKey) -> Bool {
-        a.entry.header.database == b.entry.header.database
-            && a.entry.withKey { x in b.entry.withKey { y in x.elementsEqual(y) } }
-    }
-
-    func hash(into hasher: inout Hasher) {
-        // The keyspace already hashed the key; no need to hash its bytes again on every write.
-        hasher.combine(entry.header.database)
-        hasher.combine(entry.keyHash)
-    }
-}

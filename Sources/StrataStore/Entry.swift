@@ -32,6 +32,8 @@ public struct EntryHeader {
     public internal(set) var database: UInt8
     /// Accesses, saturating; for OBJECT FREQ.
     public internal(set) var frequency: UInt8
+    /// Index of this entry's pending record in its shard's journal, or -1 (see Journal.swift).
+    @usableFromInline var journalSlot: Int32
 }
 
 /// One key and its value, in a single allocation: header, key bytes, value bytes.
@@ -48,7 +50,8 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
             EntryHeader(
                 chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, l3Row: 0, hash: hash,
                 keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
-                lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0)
+                lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0,
+                journalSlot: -1)
         }
         let entry = unsafeDowncast(buffer, to: Entry.self)
         entry.withUnsafeMutablePointerToElements { elements in
@@ -80,6 +83,10 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         entry.header.l3Row = row
         return entry
     }
+
+    /// Whether this version's value is committed to L3 and not changed since (so it may leave
+    /// memory).
+    @inlinable public var isCommitted: Bool { header.tier != .l3 && header.l3Row != 0 && header.journalSlot < 0 }
 
     /// Whether the value is in memory (false for a cold stub).
     @inlinable public var isWarm: Bool { header.tier != .l3 }

@@ -37,9 +37,15 @@ public final class Keyspace: @unchecked Sendable {
     private let expiryCursor = Atomic<Int>(0)
     private let coldEntries = Atomic<Int>(0)
 
-    /// Told of every change so that L3 can persist it. Set once, before the server accepts
-    /// connections, and never changed after (so reading it needs no lock).
-    public var observer: (any KeyspaceObserver)?
+    /// Whether a cold tier (L3) holds every committed value: eviction then drops only values,
+    /// keeping keys as stubs. Set once, before the server accepts connections.
+    public var hasColdTier = false
+    /// Whether changes are journaled (see Journal.swift). Changed only under every shard lock,
+    /// so a reader holding any shard lock sees a stable value.
+    var journalOpen = false
+    /// Woken when the journal reaches its threshold. Set with `journalOpen`.
+    var journalConsumer: (any JournalConsumer)?
+    let journalCounters = JournalCounters()
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).
@@ -196,11 +202,13 @@ public final class Keyspace: @unchecked Sendable {
     /// Removes every key of `database`, or of every database when nil.
     /// The caller either holds all locks (`locked`) or none.
     public func flush(database: Int?, locked: Bool = false) {
-        // All shards at once, with the observer told in between: no write can fall between
-        // the flush recorded for L3 and the flush of memory.
+        // All shards at once, each journaling the flush before emptying: no write can fall
+        // between the flush recorded for L3 and the flush of memory.
         if !locked { lockAll() }
-        observer?.databaseFlushed(database)
-        for shard in shards { shard.flush(database: database) }
+        for shard in shards {
+            shard.journalFlush(database)
+            shard.flush(database: database)
+        }
         if !locked { unlockAll() }
     }
 

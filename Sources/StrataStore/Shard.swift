@@ -90,6 +90,8 @@ public final class Shard: @unchecked Sendable {
     var volatile: [Entry] = []
     var statistics = ShardStatistics()
     var watchers: [WatchKey: [WatchToken]] = [:]
+    /// Changes not yet taken by the cold tier (see Journal.swift).
+    var journal: [PendingChange] = []
     /// Bytes this shard last reported to the keyspace's global counter.
     private var reportedBytes = 0
     private var generator: SplitMix64
@@ -184,7 +186,7 @@ public final class Shard: @unchecked Sendable {
         if expireAt != 0 { addVolatile(entry) }
         touchWatchers(database: database, key: key)
         reportMemory()
-        keyspace.observer?.entryWritten(entry)
+        journalWrite(entry, replacing: nil)
         return entry
     }
 
@@ -212,7 +214,7 @@ public final class Shard: @unchecked Sendable {
         touch(new, now: now)
         new.withKey { touchWatchers(database: database, key: $0) }
         reportMemory()
-        keyspace.observer?.entryWritten(new)
+        journalWrite(new, replacing: old)
         return new
     }
 
@@ -230,12 +232,13 @@ public final class Shard: @unchecked Sendable {
         }
         reportMemory() // the volatile index may have grown or shrunk
         entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
-        guard notify, let observer = keyspace.observer else { return }
+        guard notify, keyspace.hasColdTier else { return }
         if entry.isWarm {
+            // The committed row no longer holds this version: not evictable until recommitted.
             entry.header.l3Row = 0
-            observer.entryWritten(entry)
+            journalWrite(entry, replacing: nil)
         } else {
-            observer.stubExpireChanged(entry)
+            journalExpire(entry)
         }
     }
 
@@ -244,7 +247,7 @@ public final class Shard: @unchecked Sendable {
         unlink(entry)
         entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
         reportMemory()
-        keyspace.observer?.entryDeleted(entry)
+        journalDelete(entry)
     }
 
     private func unlink(_ entry: Entry) {
@@ -301,6 +304,7 @@ public final class Shard: @unchecked Sendable {
         entry.header.tier = .l2
         entry.header.l3Row = stub.header.l3Row
         tables[Int(stub.header.database)].replace(stub, with: entry)
+        journalMove(from: stub, to: entry)
         forgetStub(stub)
         statistics.l3Hits += 1
         l2.pushFront(entry)
@@ -318,8 +322,10 @@ public final class Shard: @unchecked Sendable {
         entry.withKey { tables[Int(entry.header.database)].find($0, hash: entry.header.hash) } === entry
     }
 
-    /// Records that `entry`'s current version is committed in L3 at `row`.
+    /// Records that `entry`'s current version is committed in L3 at `row`, unless it changed
+    /// again since the journal was drained (then its next commit will tell).
     public func markPersisted(_ entry: Entry, row: Int64) {
+        guard entry.header.journalSlot < 0 else { return }
         entry.header.l3Row = row
     }
 
@@ -450,10 +456,10 @@ public final class Shard: @unchecked Sendable {
             victim = best
         }
         guard var victim else { return nil }
-        if keyspace.observer != nil {
+        if keyspace.hasColdTier {
             // With L3 the value leaves memory only: the key stays as a stub. A version not yet
             // committed cannot be dropped, so look up the LRU order for a committed one.
-            if !victim.isWarm || victim.header.l3Row == 0 {
+            if !victim.isCommitted {
                 guard let clean = committedVictim(policy: policy) else { return nil }
                 victim = clean
             }
@@ -481,7 +487,7 @@ public final class Shard: @unchecked Sendable {
         var candidate = tail
         var steps = 0
         while steps < 16, let entry = candidate {
-            if entry.header.l3Row != 0 && (anyKey || entry.header.volatileIndex >= 0) { return entry }
+            if entry.isCommitted && (anyKey || entry.header.volatileIndex >= 0) { return entry }
             candidate = entry.header.lruPrev
             steps += 1
         }

@@ -1,19 +1,10 @@
 import Testing
 @testable import StrataStore
 
-/// Records nothing; stands in for the write batcher so eviction runs in L3 mode.
-final class NullObserver: KeyspaceObserver, @unchecked Sendable {
-    func entryWritten(_ entry: Entry) {}
-    func entryDeleted(_ entry: Entry) {}
-    func stubExpireChanged(_ entry: Entry) {}
-    func databaseFlushed(_ database: Int?) {}
-}
-
 @Suite struct L3EvictionTests {
     @Test func committedValuesLeaveMemoryAsStubs() {
         let keyspace = Keyspace(databases: 1, shardCount: 4, now: 0)
-        let observer = NullObserver()
-        keyspace.observer = observer
+        keyspace.hasColdTier = true // eviction in L3 mode; nothing drains a journal here
         keyspace.configureMemory(maxMemory: 64 * 1024, policy: .allkeysLRU, l1Share: 20)
         let value = [UInt8](repeating: 0x78, count: 1000)
         var entries: [Entry] = []
