@@ -41,6 +41,8 @@ final class LoopPool: @unchecked Sendable {
     var password: String
     var timeout: TimeAmount
     var links: [String: PeerLink] = [:]
+    /// Shared by the links: a client answered by several peers in one wake-up is written once.
+    let flusher: StreamFlusher
     /// `links` by node index in `view` (RESP2 link at 2 × index, RESP3 at 2 × index + 1), filled
     /// on first use and cleared whenever the view changes: no string is built per request.
     private var linkByNode: [PeerLink?] = []
@@ -50,6 +52,7 @@ final class LoopPool: @unchecked Sendable {
 
     init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
+        flusher = StreamFlusher(loop: loop)
     }
 
     func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount) -> PeerLink {
@@ -59,7 +62,8 @@ final class LoopPool: @unchecked Sendable {
             link.timeout = timeout
             return link
         }
-        let link = PeerLink(loop: loop, host: node.host, port: node.port, resp3: resp3, password: password, timeout: timeout)
+        let link = PeerLink(loop: loop, host: node.host, port: node.port, resp3: resp3, password: password, timeout: timeout,
+                            flusher: flusher)
         links[key] = link
         return link
     }

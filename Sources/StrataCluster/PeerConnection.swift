@@ -55,12 +55,43 @@ func failAll<S: Sequence<ReplyDestination>>(_ destinations: S, _ error: PeerErro
     for stream in touched { stream.flush() }
 }
 
+/// Flushes the client streams that got replies, once each, after every peer connection of the
+/// event loop has handled what this wake-up brought: a client whose batch was split across
+/// several peers gets one write, not one per peer. Confined to its event loop.
+final class StreamFlusher {
+    let loop: any EventLoop
+    private var touched: [any ReplyStream] = []
+    private var scheduled = false
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    /// Flushes `stream` before the event loop waits again.
+    func add(_ stream: any ReplyStream) {
+        // Consecutive replies usually go to the same client; a stream listed twice flushes
+        // nothing the second time.
+        if touched.last !== stream { touched.append(stream) }
+        guard !scheduled else { return }
+        scheduled = true
+        // Tasks run after the I/O events of this wake-up.
+        loop.execute { [self] in
+            scheduled = false
+            let streams = touched
+            touched.removeAll(keepingCapacity: true)
+            for stream in streams { stream.flush() }
+        }
+    }
+}
+
+extension StreamFlusher: @unchecked Sendable {}
+
 /// Reads a peer's replies and matches them to requests first in, first out.
 ///
 /// Replies are delimited with ``RESPReplyScanner`` (boundaries only, nothing decoded) and handed
-/// on as the exact bytes received. The client streams that received replies during one read
-/// are flushed once, in `channelReadComplete`. A request unanswered for `timeout` closes the
-/// connection, failing everything in flight: a stalled peer never hangs a client.
+/// on as the exact bytes received; the client streams they go to are flushed once per wake-up of
+/// the event loop (``StreamFlusher``). A request unanswered for `timeout` closes the connection,
+/// failing everything in flight: a stalled peer never hangs a client.
 final class PeerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -75,14 +106,14 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private var waiting = CircularBuffer<Waiter>(initialCapacity: 64)
     private var input: ByteBuffer?
     private var timer: RepeatedTask?
-    /// Streams filled during the current read, flushed in `channelReadComplete`.
-    private var touched: [any ReplyStream] = []
+    private let flusher: StreamFlusher
     /// Set once the connection has failed: later requests fail at once.
     private var failure: PeerError?
 
-    init(endpoint: String, timeout: TimeAmount) {
+    init(endpoint: String, timeout: TimeAmount, flusher: StreamFlusher) {
         self.endpoint = endpoint
         self.timeout = timeout
+        self.flusher = flusher
     }
 
     /// Expects the reply to a request written (or about to be written, in order) to the channel.
@@ -138,25 +169,13 @@ final class PeerChannelHandler: ChannelInboundHandler {
             }
             let reply = bytes.readSlice(length: length)!
             waiter.destination.deliver(reply)
-            if let stream = waiter.destination.stream, touched.last !== stream { touched.append(stream) }
+            if let stream = waiter.destination.stream { flusher.add(stream) }
         }
         if bytes.readableBytes > 0 {
             // The scanner's progress is relative to the front, which this keeps in place.
             if bytes.readerIndex > 64 * 1024 { bytes.discardReadBytes() }
             input = bytes
         }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        flushTouched()
-        context.fireChannelReadComplete()
-    }
-
-    private func flushTouched() {
-        guard !touched.isEmpty else { return }
-        let streams = touched
-        touched.removeAll(keepingCapacity: true)
-        for stream in streams { stream.flush() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -171,7 +190,6 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     /// Fails everything in flight and everything sent later.
     private func fail(_ error: PeerError) {
-        flushTouched()
         if failure == nil { failure = error }
         guard !waiting.isEmpty else { return }
         let failed = waiting.map(\.destination)
@@ -193,6 +211,7 @@ final class PeerLink {
     let resp3: Bool
     var password: String
     var timeout: TimeAmount
+    let flusher: StreamFlusher
 
     private enum State {
         case idle
@@ -211,8 +230,11 @@ final class PeerLink {
     private var tickStart = NIODeadline.uptimeNanoseconds(0)
     static let retryDelay = TimeAmount.milliseconds(100)
 
-    init(loop: any EventLoop, host: String, port: Int, resp3: Bool, password: String, timeout: TimeAmount) {
+    /// - Parameter flusher: shared by the links of one event loop (the default: this link's own).
+    init(loop: any EventLoop, host: String, port: Int, resp3: Bool, password: String, timeout: TimeAmount,
+         flusher: StreamFlusher? = nil) {
         (self.loop, self.host, self.port, self.resp3, self.password, self.timeout) = (loop, host, port, resp3, password, timeout)
+        self.flusher = flusher ?? StreamFlusher(loop: loop)
     }
 
     var endpoint: String { "\(host):\(port)" }
@@ -292,13 +314,14 @@ final class PeerLink {
     private func connect() {
         let endpoint = self.endpoint
         let timeout = self.timeout
+        let flusher = self.flusher
         let connectTimeout = TimeAmount.nanoseconds(min(timeout.nanoseconds, 1_000_000_000))
         ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(endpoint: endpoint, timeout: timeout))
+                    try channel.pipeline.syncOperations.addHandler(PeerChannelHandler(endpoint: endpoint, timeout: timeout, flusher: flusher))
                 }
             }
             .connect(host: host, port: port)
