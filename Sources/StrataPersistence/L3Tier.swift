@@ -139,6 +139,8 @@ public final class L3Tier: ColdStorage, Sendable {
             ("l3_queue_depth", String(s.queueDepth)), ("l3_oldest_pending_ms", String(s.oldestPendingMilliseconds)),
             ("l3_batches", String(s.batches)), ("l3_rows_written", String(s.rowsWritten)),
             ("l3_last_commit_time", String(s.lastCommitTime)), ("l3_last_commit_usec", String(s.lastCommitMicroseconds)),
+            ("l3_rows", String(s.rowsInFile)), ("l3_compaction_passes", String(s.compactionPasses)),
+            ("l3_compacted_rows", String(s.rowsCompacted)),
             ("l3_failures", String(s.failures)), ("l3_last_error", s.lastError ?? ""),
             ("l3_loaded_rows", String(loadedKeys.load(ordering: .relaxed))),
             ("l3_load_ms", String(loadMilliseconds.load(ordering: .relaxed))),

@@ -49,6 +49,10 @@ public struct BatcherStatistics: Sendable {
     public var lastCommitMicroseconds: Int64 = 0
     public var failures = 0
     public var lastError: String?
+    /// Rows in the file (live versions, superseded ones not yet compacted, tombstones).
+    public var rowsInFile: Int64 = 0
+    public var compactionPasses = 0
+    public var rowsCompacted: Int64 = 0
     public var changesSinceSave = 0
 }
 
@@ -82,6 +86,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private var retry: JournalBatch?
     private var lastSync: Int64 = 0
     private let errorFlag = Atomic<Bool>(false)
+    /// Batcher thread only.
+    private var compactor: Compactor
 
     public init(store: L3Store, keyspace: Keyspace, settings: BatcherSettings) {
         self.store = store
@@ -89,6 +95,7 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         self.settings = settings
         self.policyIndex = Synchronization.Atomic(FsyncPolicy.allCases.firstIndex(of: settings.policy)!)
         self.queueLimit = Synchronization.Atomic(settings.queueLimit)
+        self.compactor = Compactor(store: store, keyspace: keyspace)
         keyspace.hasColdTier = true
     }
 
@@ -201,10 +208,15 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
 
     private func loop() {
         var failuresWhileStopping = 0
+        compactor.countRows()
+        let rows = compactor.rowsInFile
+        lock.withLock { stats.rowsInFile = rows }
         while true {
             let (interval, stopping) = lock.withLock { (settings.flushIntervalMilliseconds, self.stopping) }
+            // While compacting, come back soon (commits still wait for their interval).
+            let wait = compactor.isActive ? min(interval, Compactor.pauseMilliseconds) : interval
             // Once stopping, commit what is left without waiting out another interval.
-            if !stopping, wakeup.lock(whenValue: 1, timeoutSeconds: Double(interval) / 1000) {
+            if !stopping, wakeup.lock(whenValue: 1, timeoutSeconds: Double(wait) / 1000) {
                 wakeup.unlock(withValue: 0)
             }
             if let pragma = lock.withLock({ () -> String? in defer { pendingPragma = nil }; return pendingPragma }) {
@@ -221,6 +233,32 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
             }
             syncIfDue()
             if stopping && retry == nil && keyspace.journalDepth == 0 { break }
+            if !stopping && retry == nil { compact() }
+        }
+    }
+
+    /// Runs compaction chunks for a few milliseconds, if a pass is due or under way.
+    private func compact() {
+        let started = WallClock.milliseconds()
+        compactor.startIfDue(now: started)
+        guard compactor.isActive else { return }
+        do {
+            // At least one chunk per iteration, so that a steady write load cannot starve it;
+            // more while the slice lasts and no batch is waiting.
+            let batchMax = lock.withLock { settings.batchMax }
+            repeat {
+                _ = try compactor.step()
+            } while compactor.isActive && WallClock.milliseconds() - started < Compactor.sliceMilliseconds
+                && keyspace.journalDepth < batchMax
+        } catch {
+            // Compaction failing (e.g. disk full) loses nothing; the next pass tries again.
+            lock.withLock { stats.lastError = "compaction: \(error.description)" }
+        }
+        let (rows, passes, compacted) = (compactor.rowsInFile, compactor.passes, compactor.rowsCompacted)
+        lock.withLock {
+            stats.rowsInFile = rows
+            stats.compactionPasses = passes
+            stats.rowsCompacted = compacted
         }
     }
 
@@ -240,9 +278,9 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private func commit(_ batch: JournalBatch) -> Bool {
         let started = WallClock.microseconds()
         var persisted = Array(repeating: [(Entry, Int64)](), count: keyspace.shards.count)
-        var rows = 0
+        var rows = 0, updated = 0
         do {
-            rows = try writeTransaction(batch, &persisted)
+            (rows, updated) = try writeTransaction(batch, &persisted)
         } catch {
             // Writes are refused with -MISCONF meanwhile; reads go on.
             lock.withLock {
@@ -256,6 +294,7 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         }
         retry = nil
         errorFlag.store(false, ordering: .relaxed)
+        if batch.flushes.isEmpty { compactor.noteInserted(rows) } else { compactor.countRows() }
         // One lock acquisition per shard, not per row.
         for (index, entries) in persisted.enumerated() where !entries.isEmpty {
             let shard = keyspace.shards[index]
@@ -266,9 +305,10 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         let depth = keyspace.journalDepth
         let (ready, drained): ([EventLoopPromise<Void>], [EventLoopPromise<Void>]) = lock.withLock {
             stats.batches += 1
-            stats.rowsWritten += rows
+            stats.rowsWritten += rows + updated
             stats.lastCommitTime = finished / 1000
             stats.lastCommitMicroseconds = finished - started
+            stats.rowsInFile = compactor.rowsInFile
             var ready: [EventLoopPromise<Void>] = []
             waiters.removeAll { target, promise in
                 if target <= batch.position { ready.append(promise); return true }
@@ -289,8 +329,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private var insertStatement: SQLiteStatement?
     private var expireStatement: SQLiteStatement?
 
-    /// Writes one batch in one transaction; returns the rows written.
-    private func writeTransaction(_ batch: JournalBatch, _ persisted: inout [[(Entry, Int64)]]) throws(SQLiteError) -> Int {
+    /// Writes one batch in one transaction; returns the rows inserted and the rows updated.
+    private func writeTransaction(_ batch: JournalBatch, _ persisted: inout [[(Entry, Int64)]]) throws(SQLiteError) -> (Int, Int) {
         let db = store.writer
         if insertStatement == nil {
             insertStatement = try db.prepare("INSERT INTO log (db, key, value, expire_at) VALUES (?, ?, ?, ?)")
@@ -299,7 +339,7 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         let insert = insertStatement!, expire = expireStatement!
         // Everything before the last FLUSHALL is moot: start there.
         let first = (batch.flushes.lastIndex { $0 == nil }).map { $0 + 1 } ?? 0
-        var rows = 0
+        var rows = 0, updated = 0
         try db.execute("BEGIN")
         do {
             for index in first..<batch.segments.count {
@@ -337,7 +377,7 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
                         expire.bind(1, record.expireAt)
                         expire.bind(2, record.row)
                         try expire.step()
-                        rows += 1
+                        updated += 1
                     }
                 }
             }
@@ -350,7 +390,7 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
             try? db.execute("ROLLBACK")
             throw error
         }
-        return rows
+        return (rows, updated)
     }
 
     /// Under `everysec`, makes the WAL durable about once a second.

@@ -193,6 +193,11 @@ public final class Keyspace: @unchecked Sendable {
         locked ? body() : shard.lock.withLock(body)
     }
 
+    /// Keys in all databases, stubs included.
+    public func totalKeyCount() -> Int {
+        shards.reduce(0) { total, shard in total + shard.lock.withLock { shard.totalKeyCount } }
+    }
+
     public func keyCount(database: Int, locked: Bool = false) -> Int {
         var total = 0
         for shard in shards { total += access(shard, locked: locked) { shard.keyCount(database: database) } }

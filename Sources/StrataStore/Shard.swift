@@ -565,6 +565,25 @@ public final class Shard: @unchecked Sendable {
 
     /// Keys in one database of this shard; the caller holds the lock.
     public func keyCount(database: Int) -> Int { tables[database].count }
+
+    /// Keys in every database of this shard.
+    public var totalKeyCount: Int { tables.reduce(0) { $0 + $1.count } }
+
+    /// What the keyspace says about a key's L3 rows, for compaction (see ``CommittedRow``).
+    public func committedRow(database: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> CommittedRow {
+        guard database < tables.count, let entry = tables[database].find(key, hash: hash) else { return .absent }
+        return entry.header.l3Row == 0 ? .pending : .row(entry.header.l3Row)
+    }
+}
+
+/// A key's state as L3 compaction sees it.
+public enum CommittedRow: Equatable, Sendable {
+    /// No such key (deleted, expired, flushed): none of its rows is needed.
+    case absent
+    /// Its current version is not committed yet: its older rows may still be the durable copy.
+    case pending
+    /// Its current version is committed at this row.
+    case row(Int64)
 }
 
 /// A small, fast pseudo-random generator for sampling (not for anything secret).

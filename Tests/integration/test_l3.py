@@ -265,6 +265,85 @@ def test_restart_recovers_every_live_key(server_factory):
             assert all(c.execute("GET", k) == NIL for k in list(gone[db])[:20])
 
 
+def test_compaction_drops_superseded_rows_and_loses_nothing(server_factory):
+    """Overwrites and deletions leave dead rows; compaction removes them while writes go on,
+    and a kill -9 afterwards still recovers exactly the final state."""
+    server = server_factory()
+    keys = [b"c:%d" % i for i in range(2000)]
+    final: dict[bytes, bytes | None] = {}
+    with server.connect() as c:
+        for round_ in range(12):                      # one commit per round: 12 rows per key
+            assert c.pipeline([("SET", k, b"%d:%s" % (round_, k)) for k in keys]) == [OK] * len(keys)
+            assert c.execute("SAVE") == OK
+        final = {k: b"11:" + k for k in keys}
+        assert c.pipeline([("DEL", k) for k in keys[:300]]) == [Integer(1)] * 300
+        for k in keys[:300]:
+            final[k] = None
+        assert c.pipeline([("EXPIRE", k, 1000) for k in keys[300:400]]) == [Integer(1)] * 100
+        assert c.execute("SAVE") == OK
+        before = int(info(c, "persistence")["l3_rows"])
+        assert before >= 12 * 2000, f"l3_rows {before} before compaction"
+
+        # Keep writing while compaction runs: a third of the keys change again, some are
+        # deleted and recreated (their tombstones and older rows meet in the same pass).
+        rng = random.Random(7)
+        stop = threading.Event()
+
+        def writer():
+            with server.connect() as w:
+                n = 0
+                while not stop.is_set():
+                    k = keys[rng.randrange(300, 2000)]
+                    if n % 7 == 0:
+                        assert w.execute("DEL", k) in (Integer(0), Integer(1))
+                        final[k] = None
+                    else:
+                        assert w.execute("SET", k, b"late:%d" % n) == OK
+                        final[k] = b"late:%d" % n
+                    n += 1
+                assert w.execute("SAVE") == OK
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            wait_for(lambda: int(info(c, "persistence")["l3_compaction_passes"]) >= 1, 15, "a compaction pass")
+        finally:
+            stop.set()
+            thread.join()
+        live = sum(1 for v in final.values() if v is not None)
+        assert c.execute("DBSIZE") == Integer(live)
+
+        # The promise: once writes stop, dead rows fall below max(live keys, 10,000) (a pass
+        # starts only above that; one that ran during the writes kept the rows of keys not yet
+        # committed then).
+        bound = live + max(live, 10_000)
+
+        def compacted():
+            fields = info(c, "persistence")
+            return int(fields["l3_rows"]) <= bound and fields
+
+        fields = wait_for(compacted, 30, f"l3_rows to fall below {bound}")
+        assert int(fields["l3_compacted_rows"]) >= before - bound
+        print(f"\ncompaction: {before} rows -> {fields['l3_rows']} for {live} live keys, "
+              f"{fields['l3_compacted_rows']} rows removed in {fields['l3_compaction_passes']} pass(es)")
+        assert c.execute("SAVE") == OK
+    db = sqlite3.connect(f"file:{server.workdir / 'strata.db'}?mode=ro", uri=True)
+    rows = db.execute("SELECT count(*) FROM log").fetchone()[0]
+    db.close()
+    assert rows <= bound, f"{rows} rows in the file for {live} live keys"
+
+    server.restart(kill=True)
+    wait_loaded(server)
+    with server.connect() as c:
+        assert c.execute("DBSIZE") == Integer(live)
+        found = mget_all(c, keys)
+        wrong = [k for k in keys if found[k] != final[k]]
+        assert not wrong, f"{len(wrong)} keys differ after compaction and kill -9, e.g. " \
+                          f"{[(k, found[k], final[k]) for k in wrong[:3]]}"
+        ttl = c.execute("TTL", keys[350])
+        assert final[keys[350]] is None or ttl.value in range(900, 1001) or ttl.value == -1
+
+
 def test_changes_to_cold_keys_survive_a_restart(server_factory):
     """After a restart every key is a cold stub: TTL changes, deletions and overwrites made to
     stubs (without reading their values) must be recovered by the next restart."""
