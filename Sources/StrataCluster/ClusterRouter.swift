@@ -375,13 +375,17 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// MULTI, the queued commands and EXEC go to it as one block on the link (nothing else can
     /// come between them) and the client gets EXEC's reply. Keys served by several nodes get
     /// `-CROSSSLOT`, as in Redis Cluster; so does a transaction sent elsewhere while this client
-    /// WATCHes keys here, since their check could not be made there.
+    /// WATCHes keys here, since their check could not be made there. A transaction sent elsewhere
+    /// may hold only commands with keys: one without (SELECT, CLIENT, FLUSHALL, …) would act on
+    /// the shared link's connection or on a node the client did not choose.
     private func routeTransaction(_ context: inout CommandContext) -> RouteDecision {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
         let (view, pool) = currentView(context.eventLoop)
         if let pool, pool.peerClients.contains(context.client.id) { return .local }
         var target: Int?
+        var keyless: CommandSpec?
         for command in queue {
+            if command.spec.firstKey == 0 && keyless == nil { keyless = command.spec }
             for position in command.spec.keyPositions(argumentCount: command.arguments.count) {
                 let owner = Int(view.owners[command.arguments.withBytes(position) { HashSlot.slot($0) }])
                 if target == nil { target = owner }
@@ -401,6 +405,11 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         guard !watching else {
             reject(&context, "CROSSSLOT Keys in a transaction must be served by the node of its WATCHed keys")
+            return .handled
+        }
+        if let keyless {
+            reject(&context, "CROSSSLOT A transaction served by another node (\(view.nodes[owner].endpoint)) may only hold "
+                       + "commands with keys ('\(keyless.name)' has none)")
             return .handled
         }
         guard let pool else {

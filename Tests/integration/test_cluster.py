@@ -302,11 +302,16 @@ def test_transactions_run_on_the_node_that_serves_their_keys(cluster):
     with RespConnection(HOST, entry.port) as raw:
         # All keys on one other node: the whole transaction runs there, in the client's database.
         replies = raw.pipeline([("SELECT", 2), ("MULTI",), ("SET", f"{far}a", "1"), ("INCR", f"{far}a"),
-                                ("MGET", f"{far}a", f"{far}b"), ("PING",), ("EXEC",), ("GET", f"{far}a")])
+                                ("MGET", f"{far}a", f"{far}b"), ("EXISTS", f"{far}a"), ("EXEC",), ("GET", f"{far}a")])
         assert replies[:6] == [OK, OK] + [Simple(b"QUEUED")] * 4
-        assert replies[6] == Array((OK, Integer(2), Array((Bulk(b"2"), Null("bulk"))), Simple(b"PONG")))
+        assert replies[6] == Array((OK, Integer(2), Array((Bulk(b"2"), Null("bulk"))), Integer(1)))
         assert replies[7] == Bulk(b"2")
         assert nodes[[n.port for n in nodes].index(owners[key_slot(far[1:-1])])].client(db=2).get(f"{far}a") == b"2"
+        # Commands without keys would act on the link's connection there (SELECT) or on a
+        # node the client did not choose: refused when the transaction goes elsewhere.
+        replies = raw.pipeline([("MULTI",), ("SET", f"{far}s", "1"), ("SELECT", 1), ("EXEC",), ("GET", f"{far}a")])
+        assert replies[3].text.startswith("CROSSSLOT") and "select" in replies[3].text
+        assert replies[4] == Bulk(b"2")
         # Keys here: runs here, as before.
         assert raw.pipeline([("MULTI",), ("SET", f"{local}x", "y"), ("EXEC",)])[2] == Array((OK,))
         # Keys on two nodes: refused, and the transaction is over.
