@@ -87,6 +87,12 @@ final class SQLiteStatement {
         sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), csqlite_transient())
     }
 
+    /// Binds bytes without copying them: they must stay valid and unchanged until the statement
+    /// has run and been reset (SQLITE_STATIC).
+    func bindStatic(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
+        sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), nil)
+    }
+
     /// Steps once; true when a row is available, false when done.
     @discardableResult
     func step() throws(SQLiteError) -> Bool {

@@ -277,10 +277,11 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     /// Commits `batch`; on failure keeps it for a retry after a pause. Returns whether it committed.
     private func commit(_ batch: JournalBatch) -> Bool {
         let started = WallClock.microseconds()
-        var persisted = Array(repeating: [(Entry, Int64)](), count: keyspace.shards.count)
-        var rows = 0, updated = 0
+        var rows: [Int64] = []
+        rows.reserveCapacity(batch.count)
+        var inserted = 0, updated = 0
         do {
-            (rows, updated) = try writeTransaction(batch, &persisted)
+            (inserted, updated) = try writeTransaction(batch, rows: &rows)
         } catch {
             // Writes are refused with -MISCONF meanwhile; reads go on.
             lock.withLock {
@@ -294,18 +295,14 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         }
         retry = nil
         errorFlag.store(false, ordering: .relaxed)
-        if batch.flushes.isEmpty { compactor.noteInserted(rows) } else { compactor.countRows() }
-        // One lock acquisition per shard, not per row.
-        for (index, entries) in persisted.enumerated() where !entries.isEmpty {
-            let shard = keyspace.shards[index]
-            shard.lock.withLock { for (entry, row) in entries { shard.markPersisted(entry, row: row) } }
-        }
+        if batch.flushes.isEmpty { compactor.noteInserted(inserted) } else { compactor.countRows() }
+        markPersisted(batch, rows: rows)
         committed.store(batch.position, ordering: .releasing)
         let finished = WallClock.microseconds()
         let depth = keyspace.journalDepth
         let (ready, drained): ([EventLoopPromise<Void>], [EventLoopPromise<Void>]) = lock.withLock {
             stats.batches += 1
-            stats.rowsWritten += rows + updated
+            stats.rowsWritten += inserted + updated
             stats.lastCommitTime = finished / 1000
             stats.lastCommitMicroseconds = finished - started
             stats.rowsInFile = compactor.rowsInFile
@@ -326,23 +323,60 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         return true
     }
 
-    private var insertStatement: SQLiteStatement?
+    /// Rows per INSERT statement. SQLite's cost per statement step dominates small rows: appending
+    /// 1M rows of 64-byte values ran at 675k rows/s one row per statement and 1.07M rows/s sixteen
+    /// per statement on the development machine.
+    static let rowsPerInsert = 16
+    /// `inserts[n - 1]` inserts n rows; prepared on first use.
+    private var inserts: [SQLiteStatement?] = Array(repeating: nil, count: WriteBatcher.rowsPerInsert)
     private var expireStatement: SQLiteStatement?
 
-    /// Writes one batch in one transaction; returns the rows inserted and the rows updated.
-    private func writeTransaction(_ batch: JournalBatch, _ persisted: inout [[(Entry, Int64)]]) throws(SQLiteError) -> (Int, Int) {
+    private func insertStatement(rows: Int) throws(SQLiteError) -> SQLiteStatement {
+        if let statement = inserts[rows - 1] { return statement }
+        let values = Array(repeating: "(?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        let statement = try store.writer.prepare("INSERT INTO log (db, key, value, expire_at) VALUES \(values)")
+        inserts[rows - 1] = statement
+        return statement
+    }
+
+    /// Appends `records` (writes and tombstones) with as few statements as possible; appends the
+    /// row of each write to `rows`, in order.
+    private func append(_ records: ArraySlice<JournalRecord>, rows: inout [Int64]) throws(SQLiteError) {
+        let insert = try insertStatement(rows: records.count)
+        defer { insert.reset() }
+        var parameter: Int32 = 1
+        for record in records {
+            // The batch keeps every entry alive until after the statement ran: no copies.
+            let (key, value) = record.entry.unsafeKeyAndValue
+            insert.bind(parameter, Int64(record.entry.header.database))
+            insert.bindStatic(parameter + 1, key)
+            if record.kind == .write { insert.bindStatic(parameter + 2, value) } else { insert.bindNull(parameter + 2) }
+            insert.bind(parameter + 3, record.expireAt)
+            parameter += 4
+        }
+        try insert.step()
+        // Rows of one statement get consecutive rowids (max + 1 each: one writer, no AUTOINCREMENT).
+        let last = store.writer.lastInsertRowID
+        let first = last - Int64(records.count) + 1
+        for (offset, record) in records.enumerated() where record.kind == .write {
+            rows.append(first + Int64(offset))
+        }
+    }
+
+    /// Writes one batch in one transaction; returns the rows inserted and the rows updated, and
+    /// the row of every write record, in batch order.
+    private func writeTransaction(_ batch: JournalBatch, rows: inout [Int64]) throws(SQLiteError) -> (Int, Int) {
         let db = store.writer
-        if insertStatement == nil {
-            insertStatement = try db.prepare("INSERT INTO log (db, key, value, expire_at) VALUES (?, ?, ?, ?)")
+        if expireStatement == nil {
             expireStatement = try db.prepare("UPDATE log SET expire_at = ? WHERE seq = ?")
         }
-        let insert = insertStatement!, expire = expireStatement!
-        // Everything before the last FLUSHALL is moot: start there.
-        let first = (batch.flushes.lastIndex { $0 == nil }).map { $0 + 1 } ?? 0
-        var rows = 0, updated = 0
+        let expire = expireStatement!
+        var inserted = 0, updated = 0
+        var pending: [JournalRecord] = []
+        pending.reserveCapacity(WriteBatcher.rowsPerInsert)
         try db.execute("BEGIN")
         do {
-            for index in first..<batch.segments.count {
+            for index in batch.firstLiveSegment..<batch.segments.count {
                 if index > 0 {
                     if let database = batch.flushes[index - 1] {
                         let statement = try db.prepare("DELETE FROM log WHERE db = ?")
@@ -352,45 +386,58 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
                         try db.execute("DELETE FROM log")
                     }
                 }
+                // Different keys only (the journal coalesced each key), so inserts and TTL updates
+                // can go in any order within a segment.
                 for record in batch.segments[index] {
-                    let entry = record.entry
-                    switch record.kind {
-                    case .write:
-                        insert.reset()
-                        insert.bind(1, Int64(entry.header.database))
-                        entry.withKey { insert.bind(2, $0) }
-                        entry.withValue { insert.bind(3, $0) }
-                        insert.bind(4, record.expireAt)
-                        try insert.step()
-                        persisted[keyspace.shardIndex(for: entry.keyHash)].append((entry, db.lastInsertRowID))
-                        rows += 1
-                    case .delete:
-                        insert.reset()
-                        insert.bind(1, Int64(entry.header.database))
-                        entry.withKey { insert.bind(2, $0) }
-                        insert.bindNull(3)
-                        insert.bind(4, 0)
-                        try insert.step()
-                        rows += 1
-                    case .expire:
+                    if record.kind == .expire {
                         expire.reset()
                         expire.bind(1, record.expireAt)
                         expire.bind(2, record.row)
                         try expire.step()
                         updated += 1
+                        continue
+                    }
+                    pending.append(record)
+                    if pending.count == WriteBatcher.rowsPerInsert {
+                        try append(pending[...], rows: &rows)
+                        inserted += pending.count
+                        pending.removeAll(keepingCapacity: true)
                     }
                 }
+                if !pending.isEmpty {
+                    try append(pending[...], rows: &rows)
+                    inserted += pending.count
+                    pending.removeAll(keepingCapacity: true)
+                }
             }
-            insert.reset()
             expire.reset()
             try db.execute("COMMIT")
         } catch {
-            insert.reset()
             expire.reset()
             try? db.execute("ROLLBACK")
             throw error
         }
-        return (rows, updated)
+        return (inserted, updated)
+    }
+
+    /// Tells each written entry its row, one lock acquisition per run of records of one shard
+    /// (a drain groups each segment's records by shard).
+    private func markPersisted(_ batch: JournalBatch, rows: [Int64]) {
+        var next = 0
+        var locked: Shard?
+        defer { locked?.lock.unlock() }
+        for index in batch.firstLiveSegment..<batch.segments.count {
+            for record in batch.segments[index] where record.kind == .write {
+                let shard = keyspace.shard(for: record.entry.keyHash)
+                if shard !== locked {
+                    locked?.lock.unlock()
+                    shard.lock.lock()
+                    locked = shard
+                }
+                shard.markPersisted(record.entry, row: rows[next])
+                next += 1
+            }
+        }
     }
 
     /// Under `everysec`, makes the WAL durable about once a second.

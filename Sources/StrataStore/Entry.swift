@@ -104,6 +104,17 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         return try withUnsafeMutablePointerToElements { try body(UnsafeRawBufferPointer(start: $0, count: length)) }
     }
 
+    /// The key's and the value's bytes, valid for as long as the caller keeps the entry alive
+    /// (a ManagedBuffer's elements live inside the object and never move). For handing both to C
+    /// code that reads them later, such as SQLite binding them to a statement until it runs.
+    public var unsafeKeyAndValue: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let keyLength = keyCount, valueLength = valueCount
+        return withUnsafeMutablePointerToElements {
+            (UnsafeRawBufferPointer(start: $0, count: keyLength),
+             UnsafeRawBufferPointer(start: $0 + keyLength, count: valueLength))
+        }
+    }
+
     /// Calls `body` with the value's bytes, valid only during the call.
     @inline(__always)
     public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

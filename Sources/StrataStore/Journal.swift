@@ -57,6 +57,8 @@ public struct JournalBatch {
     /// The journal position this batch reaches: every change appended before it is in the batch.
     public var position: UInt64
     public var count: Int { segments.reduce(0) { $0 + $1.count } }
+    /// Segments before the last FLUSHALL are moot: nothing in them survives it.
+    public var firstLiveSegment: Int { (flushes.lastIndex { $0 == nil }).map { $0 + 1 } ?? 0 }
 }
 
 /// Counters shared by all shards' journals; the consumer reads them without any lock.
