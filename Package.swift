@@ -97,7 +97,8 @@ let package = Package(
         .testTarget(
             name: "StrataClusterTests",
             dependencies: ["StrataCluster", "StrataCommands", "StrataConfig", "StrataRESP",
-                           .product(name: "NIOCore", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "StrataPersistenceTests",
