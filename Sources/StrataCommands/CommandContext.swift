@@ -24,6 +24,10 @@ public struct CommandContext {
     /// key is being read from L3 (then `rerun` is true: the same command runs again once its
     /// values are in memory), or the L3 write queue is full (writer backpressure).
     public var suspension: (until: EventLoopFuture<Void>, rerun: Bool)?
+    /// Set by a write under `l3-fsync always`: the connection holds back the replies it has so
+    /// far until L3 has committed and synced everything written until then. One wait covers
+    /// all the writes of a read batch (group commit), as Redis fsyncs once before replying.
+    public var awaitsDurability = false
     /// The connection's reply stream, for replies that arrive later without a future each
     /// (forwarded commands). The connection clears it when it closes.
     public var replyStream: (any ReplyStream)?

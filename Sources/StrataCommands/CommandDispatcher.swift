@@ -87,18 +87,13 @@ public enum CommandDispatcher {
         }
     }
 
-    /// Runs a write with L3 on: under `always` its reply is held until its batch has committed;
+    /// Runs a write with L3 on: under `always` its reply is held until its batch has committed
+    /// (the connection waits once for all the writes it has run; see `awaitsDurability`);
     /// when the write queue is over its limit, the connection pauses until it drains.
     private static func runDurably(_ spec: CommandSpec, _ context: inout CommandContext, _ cold: any ColdStorage,
                                    _ eventLoop: any EventLoop) {
-        let start = context.reply.buffer.writerIndex
         run(spec, &context)
-        if cold.syncsEveryWrite && context.deferredReply == nil {
-            let length = context.reply.buffer.writerIndex - start
-            let reply = context.reply.buffer.getSlice(at: start, length: length) ?? ByteBuffer()
-            context.reply.buffer.moveWriterIndex(to: start)
-            context.deferredReply = cold.barrier(on: eventLoop).map { reply }
-        }
+        if cold.syncsEveryWrite { context.awaitsDurability = true }
         if cold.isBehind && context.suspension == nil {
             context.suspension = (cold.drained(on: eventLoop), false)
         }

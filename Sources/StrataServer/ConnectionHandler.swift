@@ -158,14 +158,19 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
             if session.closeAfterReply { closing = true }
-            if queue.isEmpty && commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
-                write(context: context, &commandContext.reply.buffer, flush: false)
+            if commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
+                if commandContext.awaitsDurability {
+                    holdForDurability(context: context, &commandContext)
+                } else if queue.isEmpty {
+                    write(context: context, &commandContext.reply.buffer, flush: false)
+                }
             }
             if let suspension {
                 suspend(until: suspension.until, rerun: rerun, context: context)
                 break
             }
         }
+        if commandContext.awaitsDurability { holdForDurability(context: context, &commandContext) }
         if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
         if input.readableBytes > 0 && !closing {
             if input.readerIndex > 64 * 1024 && input.readerIndex > input.readableBytes { input.discardReadBytes() }
@@ -213,6 +218,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 commandContext.deferredReply = nil
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
+            if commandContext.awaitsDurability { holdForDurability(context: context, &commandContext) }
             if session.closeAfterReply { closing = true }
             let suspension = commandContext.suspension
             commandContext.suspension = nil
@@ -227,6 +233,17 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         if pending != nil { process(context: context) }
         flushReplies(context: context)
         if closing && queue.isEmpty { context.close(promise: nil) }
+    }
+
+    /// Under `l3-fsync always`: the replies produced so far (this read batch's) wait for one L3
+    /// barrier, then go out together.
+    private func holdForDurability(context: ChannelHandlerContext, _ commandContext: inout CommandContext) {
+        commandContext.awaitsDurability = false
+        guard let cold = server.coldStorage else { return }
+        let replies = commandContext.reply.buffer
+        commandContext.reply.buffer = context.channel.allocator.buffer(capacity: 4096)
+        var nothingBefore = ByteBuffer()
+        enqueueDeferred(cold.barrier(on: context.eventLoop).map { replies }, context: context, &nothingBefore)
     }
 
     /// Puts the replies so far and a placeholder for `deferred` in the queue.
