@@ -550,6 +550,25 @@ def test_kill9_always_loses_no_acknowledged_write(server_factory):
     assert not missing, f"{len(missing)} acknowledged writes lost under l3-fsync always, e.g. {missing[:5]}"
 
 
+def test_always_holds_large_pipelines_in_order(server_factory):
+    """Under always, a read batch whose replies outgrow the output high-water mark (256 KB) waits
+    for more than one commit; replies still come back complete and in order."""
+    server = server_factory("--l3-fsync", "always")
+    value = b"v" * 4000
+    commands, expected = [], []
+    for i in range(300):
+        commands += [("SET", b"big:%d" % i, value + b"%d" % i), ("GET", b"big:%d" % i), ("STRLEN", b"big:%d" % i)]
+        expected += [OK, Bulk(value + b"%d" % i), Integer(len(value) + len(b"%d" % i))]
+    with server.connect() as c:
+        assert c.pipeline(commands) == expected
+        assert int(info(c, "persistence")["l3_batches"]) >= 1
+    server.restart(kill=True)
+    wait_loaded(server)
+    with server.connect() as c:
+        found = mget_all(c, [b"big:%d" % i for i in range(300)])
+        assert all(found[b"big:%d" % i] == value + b"%d" % i for i in range(300))
+
+
 def test_kill9_everysec_loses_only_the_last_moments(server_factory):
     server = server_factory("--l3-fsync", "everysec")
     writers = Writers(server).start()
