@@ -1,4 +1,3 @@
-import CSQLite
 import StrataStore
 
 /// Removes superseded rows from L3's append-only log, in the background, on the batcher thread.

@@ -26,13 +26,6 @@ enum PendingChange {
     case expire(Entry)
     /// A database (or all, when nil) was emptied.
     case flush(Int?)
-
-    var entry: Entry? {
-        switch self {
-        case .write(let e), .delete(let e), .expire(let e): return e
-        case .flush: return nil
-        }
-    }
 }
 
 /// One change, as taken from the journal: the entry plus the mutable fields read under its lock.
