@@ -267,11 +267,19 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private func takeWork(stopping: Bool) -> JournalBatch? {
         let depth = keyspace.journalDepth
         guard depth > 0 else { return nil }
-        let due = lock.withLock {
-            stopping || !waiters.isEmpty || !drainWaiters.isEmpty || depth >= settings.batchMax
+        let (due, onlyWaiters, lastCommit) = lock.withLock {
+            let other = stopping || !drainWaiters.isEmpty || depth >= settings.batchMax
                 || WallClock.milliseconds() - keyspace.journalOldestPending >= Int64(settings.flushIntervalMilliseconds)
+            return (other || !waiters.isEmpty, !other, stats.lastCommitMicroseconds)
         }
-        return due ? keyspace.drainJournal() : nil
+        guard due else { return nil }
+        if onlyWaiters {
+            // Group commit: writers wait, but more are likely on their way (their connections are
+            // a round trip behind). Gathering for about half a commit's time makes one commit serve
+            // them too, instead of starting a commit for the first and another just after.
+            usleep(UInt32(min(500, max(50, lastCommit / 2))))
+        }
+        return keyspace.drainJournal()
     }
 
     /// Commits `batch`; on failure keeps it for a retry after a pause. Returns whether it committed.
