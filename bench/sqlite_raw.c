@@ -5,7 +5,8 @@
  * from N possible keys, like redis-benchmark -r N with __rand_int__ keys, and 64-byte
  * values, in transactions of B rows, and prints one JSON line per run:
  *
- *   append        INSERT into Strata's log schema (what WriteBatcher does)
+ *   append        INSERT into Strata's log schema, one row per statement
+ *   append16      the same with 16 rows per INSERT statement (as WriteBatcher does since 374f390)
  *   upsert        INSERT ... ON CONFLICT(key) DO UPDATE into kv(key PRIMARY KEY) WITHOUT ROWID
  *   upsert_rowid  the same upsert into a rowid table with a UNIQUE key
  *
@@ -19,7 +20,7 @@
  * Timed: from the first BEGIN to the last COMMIT returning; the final close is not.
  *
  *   cc -O2 -o sqlite_raw sqlite_raw.c -lsqlite3
- *   ./sqlite_raw [-n rows] [-d dir] [-m append,upsert,upsert_rowid] [-b 1000,10000]
+ *   ./sqlite_raw [-n rows] [-d dir] [-m append,append16,upsert,upsert_rowid] [-b 1000,10000]
  *                [-s NORMAL,FULL] [-r seed]
  */
 #include <sqlite3.h>
@@ -38,21 +39,24 @@ struct mode {
     const char *schema;
     const char *insert;
     int with_db;     /* binds the db column (the log schema has one) */
+    int per_insert;  /* rows per INSERT statement: `insert` is repeated as VALUES tuples */
 };
 
+#define LOG_SCHEMA \
+    "CREATE TABLE log (seq INTEGER PRIMARY KEY, db INTEGER NOT NULL, key BLOB NOT NULL, " \
+    "value BLOB, expire_at INTEGER NOT NULL DEFAULT 0)"
+
 static const struct mode MODES[] = {
-    {"append",
-     "CREATE TABLE log (seq INTEGER PRIMARY KEY, db INTEGER NOT NULL, key BLOB NOT NULL, "
-     "value BLOB, expire_at INTEGER NOT NULL DEFAULT 0)",
-     "INSERT INTO log (db, key, value, expire_at) VALUES (?1, ?2, ?3, ?4)", 1},
+    {"append", LOG_SCHEMA, "INSERT INTO log (db, key, value, expire_at) VALUES (?1, ?2, ?3, ?4)", 1, 1},
+    {"append16", LOG_SCHEMA, "INSERT INTO log (db, key, value, expire_at) VALUES (?1, ?2, ?3, ?4)", 1, 16},
     {"upsert",
      "CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB, expire_at INTEGER) WITHOUT ROWID",
      "INSERT INTO kv (key, value, expire_at) VALUES (?2, ?3, ?4) "
-     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at", 0},
+     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at", 0, 1},
     {"upsert_rowid",
      "CREATE TABLE kv (key BLOB NOT NULL UNIQUE, value BLOB, expire_at INTEGER)",
      "INSERT INTO kv (key, value, expire_at) VALUES (?2, ?3, ?4) "
-     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at", 0},
+     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at", 0, 1},
 };
 
 static void die(sqlite3 *db, const char *what) {
@@ -91,6 +95,14 @@ static void remove_database(const char *path) {
     unlink(name);
 }
 
+/* Binds one row's parameters ?base+1 .. ?base+4 (db, key, value, expire_at). */
+static void bind_row(sqlite3_stmt *stmt, int base, int with_db, const char *key, const char *value) {
+    if (with_db) sqlite3_bind_int64(stmt, base + 1, 0);
+    sqlite3_bind_blob(stmt, base + 2, key, KEY_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, base + 3, value, VALUE_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, base + 4, 0);
+}
+
 /* One run: a fresh database, `rows` keys from `keys` in transactions of `batch`. */
 static void run(const struct mode *mode, const char *dir, const char *sync, int batch,
                 const char *keys, long rows, const char *value) {
@@ -106,23 +118,37 @@ static void run(const struct mode *mode, const char *dir, const char *sync, int 
     exec(db, "PRAGMA wal_autocheckpoint=10000");
     exec(db, mode->schema);
 
-    sqlite3_stmt *insert = NULL;
+    /* One statement for single rows; for per_insert > 1 also one with that many VALUES
+     * tuples, its parameters numbered 4 * row + column (so ?1..?4 of the single statement). */
+    sqlite3_stmt *insert = NULL, *multi = NULL;
     if (sqlite3_prepare_v2(db, mode->insert, -1, &insert, NULL) != SQLITE_OK) die(db, mode->insert);
+    if (mode->per_insert > 1) {
+        char sql[8192];
+        int n = snprintf(sql, sizeof sql, "INSERT INTO log (db, key, value, expire_at) VALUES ");
+        for (int j = 0; j < mode->per_insert; j++)
+            n += snprintf(sql + n, sizeof sql - n, "%s(?%d, ?%d, ?%d, ?%d)", j ? ", " : "",
+                          4 * j + 1, 4 * j + 2, 4 * j + 3, 4 * j + 4);
+        if (sqlite3_prepare_v2(db, sql, -1, &multi, NULL) != SQLITE_OK) die(db, sql);
+    }
 
     long commits = 0;
     double begin = now();
-    for (long i = 0; i < rows; i++) {
-        if (i % batch == 0) exec(db, "BEGIN");
-        if (mode->with_db) sqlite3_bind_int64(insert, 1, 0);
-        sqlite3_bind_blob(insert, 2, keys + i * KEY_LEN, KEY_LEN, SQLITE_STATIC);
-        sqlite3_bind_blob(insert, 3, value, VALUE_LEN, SQLITE_STATIC);
-        sqlite3_bind_int64(insert, 4, 0);
-        if (sqlite3_step(insert) != SQLITE_DONE) die(db, "insert");
-        sqlite3_reset(insert);
-        if ((i + 1) % batch == 0 || i + 1 == rows) {
-            exec(db, "COMMIT");
-            commits++;
+    for (long start = 0; start < rows; start += batch) {
+        long end = start + batch < rows ? start + batch : rows, i = start;
+        exec(db, "BEGIN");
+        for (; multi && i + mode->per_insert <= end; i += mode->per_insert) {
+            for (int j = 0; j < mode->per_insert; j++)
+                bind_row(multi, 4 * j, mode->with_db, keys + (i + j) * KEY_LEN, value);
+            if (sqlite3_step(multi) != SQLITE_DONE) die(db, "insert");
+            sqlite3_reset(multi);
         }
+        for (; i < end; i++) {
+            bind_row(insert, 0, mode->with_db, keys + i * KEY_LEN, value);
+            if (sqlite3_step(insert) != SQLITE_DONE) die(db, "insert");
+            sqlite3_reset(insert);
+        }
+        exec(db, "COMMIT");
+        commits++;
     }
     double seconds = now() - begin;
 
@@ -133,6 +159,7 @@ static void run(const struct mode *mode, const char *dir, const char *sync, int 
         table_rows = (long)sqlite3_column_int64(count, 0);
     sqlite3_finalize(count);
     sqlite3_finalize(insert);
+    sqlite3_finalize(multi);
     sqlite3_close(db);
     remove_database(path);
 
@@ -157,7 +184,7 @@ int main(int argc, char **argv) {
         case 's': snprintf(syncs, sizeof syncs, "%s", optarg); break;
         case 'r': seed = strtoull(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: %s [-n rows] [-d dir] [-m append,upsert,upsert_rowid] "
+            fprintf(stderr, "usage: %s [-n rows] [-d dir] [-m append,append16,upsert,upsert_rowid] "
                             "[-b 1000,10000] [-s NORMAL,FULL] [-r seed]\n", argv[0]);
             return 2;
         }

@@ -33,9 +33,11 @@ COLUMNS = ("Strata batcher (everysec)", "raw SQLite", "batcher/raw")
 ROWS = 1_000_000
 BATCHES = (10_000, 1_000)
 SYNCS = ("NORMAL", "FULL")
-# Modes of sqlite_raw: Strata's log schema, and the faster of the two plain upserts
-# (a rowid table with a UNIQUE key; WITHOUT ROWID measured slower, see sqlite_raw.c).
-MODES = {"append": "append (log schema)", "upsert_rowid": "upsert (kv, UNIQUE key)"}
+# Modes of sqlite_raw: Strata's log schema, one row per INSERT and 16 (as the batcher binds
+# them), and the faster of the two plain upserts (a rowid table with a UNIQUE key; WITHOUT
+# ROWID measured slower, see sqlite_raw.c).
+MODES = {"append": "append (log schema)", "append16": "append, 16 rows per INSERT",
+         "upsert_rowid": "upsert (kv, UNIQUE key)"}
 BATCH_MAX = 10_000          # Strata's default l3-batch-max; the batcher runs with it
 POLL_S = 0.02               # INFO persistence sampling period
 DRAIN_TIMEOUT_S = 120       # after the load, wait at most this for the queue to empty
@@ -295,7 +297,8 @@ def run(ctx: Context) -> Result:
     result.note("Rows: 16-byte keys key:NNNNNNNNNNNN drawn at random from 1M (redis-benchmark -r "
                 "1000000: ~63% distinct), 64-byte values. Raw (bench/sqlite_raw.c): a fresh WAL "
                 "database per run, cache_size -65536, wal_autocheckpoint 10000, timed from the "
-                "first BEGIN to the last COMMIT; upsert = INSERT ... ON CONFLICT(key) DO UPDATE "
+                "first BEGIN to the last COMMIT; append16 binds 16 rows per INSERT statement, as "
+                "the batcher does since commit 374f390; upsert = INSERT ... ON CONFLICT(key) DO UPDATE "
                 "into a rowid table with a UNIQUE key (faster here than WITHOUT ROWID).")
     result.note("Batcher, backlog: the SETs are held in the queue (l3-batch-max and "
                 "l3-flush-interval at their maximum), then SAVE commits them all in one "
@@ -337,9 +340,10 @@ def run(ctx: Context) -> Result:
         # Ratios per round too: on a shared machine a round's raw and batcher figures are
         # measured close together, so their ratio is steadier than the ratio of medians.
         append = raw.get(("append", "NORMAL", BATCH_MAX))
+        append16 = raw.get(("append16", "NORMAL", BATCH_MAX))
         upsert = raw.get(("upsert_rowid", "NORMAL", BATCH_MAX))
         for what, value in (("backlog", drain), ("under load", sustained)):
-            for name, base in (("append", append), ("upsert", upsert)):
+            for name, base in (("append", append), ("append16", append16), ("upsert", upsert)):
                 result.add(f"per-round ratio: {what} / raw {name}, batch {BATCH_MAX:,}, NORMAL",
                            "", "x", "strata", value / base if value and base else None)
         result.add("backlog: rows in the one commit", "", "rows", "strata", backlog.rows, "")
@@ -357,9 +361,11 @@ def run(ctx: Context) -> Result:
             result.note("In some round the flush interval ran out during the load and part of "
                         "the backlog was committed before SAVE (counted apart).")
         ctx.log(f"  round {rnd}/{ctx.rounds} raw NORMAL/{BATCH_MAX:,}: append {append or 0:,.0f}, "
-                f"upsert {upsert or 0:,.0f} rows/s; load average {load_average()}")
+                f"append16 {append16 or 0:,.0f}, upsert {upsert or 0:,.0f} rows/s; "
+                f"load average {load_average()}")
         ctx.log(f"  round {rnd}/{ctx.rounds} backlog: {backlog.rows:,} rows in {backlog.commit_s:.2f}s "
                 f"= {drain:,.0f} rows/s ({ratio_text(drain, append)} of append, "
+                f"{ratio_text(drain, append16)} of append16, "
                 f"{ratio_text(drain, upsert)} of upsert); SAVE {backlog.save_s:.2f}s")
         ctx.log(f"  round {rnd}/{ctx.rounds} under load: {loaded.set_rps:,.0f} SET/s; sustained "
                 + (f"{sustained:,.0f} rows/s ({loaded.rate.commits} commits, "
