@@ -55,9 +55,9 @@ func failAll<S: Sequence<ReplyDestination>>(_ destinations: S, _ error: PeerErro
     for stream in touched { stream.flush() }
 }
 
-/// Flushes the client streams that got replies, once each, after every peer connection of the
-/// event loop has handled what this wake-up brought: a client whose batch was split across
-/// several peers gets one write, not one per peer. Confined to its event loop.
+/// Flushes client streams that still wait for other replies once each, after every peer
+/// connection of the event loop has handled what this wake-up brought: a client whose batch was
+/// split across several peers gets one write, not one per peer. Confined to its event loop.
 final class StreamFlusher {
     let loop: any EventLoop
     private var touched: [any ReplyStream] = []
@@ -89,9 +89,11 @@ extension StreamFlusher: @unchecked Sendable {}
 /// Reads a peer's replies and matches them to requests first in, first out.
 ///
 /// Replies are delimited with ``RESPReplyScanner`` (boundaries only, nothing decoded) and handed
-/// on as the exact bytes received; the client streams they go to are flushed once per wake-up of
-/// the event loop (``StreamFlusher``). A request unanswered for `timeout` closes the connection,
-/// failing everything in flight: a stalled peer never hangs a client.
+/// on as the exact bytes received. After a read, a client stream that has all its replies is
+/// flushed at once; one still waiting for others (from another peer, perhaps in this same
+/// wake-up) is flushed at the end of the wake-up (``StreamFlusher``). A request unanswered for
+/// `timeout` closes the connection, failing everything in flight: a stalled peer never hangs a
+/// client.
 final class PeerChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -107,6 +109,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private var input: ByteBuffer?
     private var timer: RepeatedTask?
     private let flusher: StreamFlusher
+    /// Streams filled during the current read, flushed in `channelReadComplete`.
+    private var touched: [any ReplyStream] = []
     /// Set once the connection has failed: later requests fail at once.
     private var failure: PeerError?
 
@@ -169,12 +173,26 @@ final class PeerChannelHandler: ChannelInboundHandler {
             }
             let reply = bytes.readSlice(length: length)!
             waiter.destination.deliver(reply)
-            if let stream = waiter.destination.stream { flusher.add(stream) }
+            if let stream = waiter.destination.stream, touched.last !== stream { touched.append(stream) }
         }
         if bytes.readableBytes > 0 {
             // The scanner's progress is relative to the front, which this keeps in place.
             if bytes.readerIndex > 64 * 1024 { bytes.discardReadBytes() }
             input = bytes
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushTouched()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushTouched() {
+        guard !touched.isEmpty else { return }
+        let streams = touched
+        touched.removeAll(keepingCapacity: true)
+        for stream in streams {
+            if stream.isWaiting { flusher.add(stream) } else { stream.flush() }
         }
     }
 
@@ -190,6 +208,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     /// Fails everything in flight and everything sent later.
     private func fail(_ error: PeerError) {
+        flushTouched()
         if failure == nil { failure = error }
         guard !waiting.isEmpty else { return }
         let failed = waiting.map(\.destination)

@@ -16,4 +16,6 @@ public protocol ReplyStream: AnyObject {
     func fill(_ place: Int, with reply: ByteBuffer)
     /// Writes, in order, every reply ready before the first place still empty, and flushes.
     func flush()
+    /// Whether some reserved place is still empty.
+    var isWaiting: Bool { get }
 }

@@ -29,6 +29,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private var queue = CircularBuffer<Segment>(initialCapacity: 16)
     /// The place number (see ``ReplyStream``) of `queue.first`; the next is one more, and so on.
     private var queueHead = 0
+    /// How many places in `queue` are still empty.
+    private var empty = 0
     private var closeWhenDrained = false
     /// Set while the connection is open: fills and flushes from elsewhere write through it.
     private var channelContext: ChannelHandlerContext?
@@ -274,6 +276,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             replies = ByteBuffer()
         }
         queue.append(.pending)
+        empty += 1
         return queueHead + queue.count - 1
     }
 
@@ -283,7 +286,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             return
         }
         queue[queue.index(queue.startIndex, offsetBy: index)] = .ready(reply)
+        empty -= 1
     }
+
+    var isWaiting: Bool { empty > 0 }
 
     func flush() {
         guard let channelContext else { return }
