@@ -341,17 +341,23 @@ def test_a_stalled_node_fails_requests_after_the_timeout(cluster):
         # The connection to it is open but nothing answers: the request fails after the
         # node timeout (or is served elsewhere once the node is marked down), never hangs.
         try:
-            assert c.get(key) is None
+            value = c.get(key)
+            assert value is None, value
         except redis.exceptions.ClusterDownError as error:
-            assert "did not answer" in str(error) or "closed" in str(error) or "unreachable" in str(error)
+            assert "did not answer" in str(error) or "closed" in str(error) or "unreachable" in str(error), error
         elapsed = time.monotonic() - start
         assert elapsed < TIMEOUT_MS / 1000 * 3, elapsed
+        # Let the health checks mark it down before it resumes, so that the wait below for it
+        # to be back up cannot end before it was ever seen down.
+        deadline = time.monotonic() + 10
+        while not int(c.cluster("INFO")["cluster_nodes_down"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         victim.proc.send_signal(signal.SIGCONT)
     deadline = time.monotonic() + 10
     while int(c.cluster("INFO")["cluster_nodes_down"]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert c.get(key) == b"v"
+    assert c.get(key) == b"v", c.cluster("NODES")
 
 
 TWEMPROXY_CONFIG = """\
