@@ -526,7 +526,13 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 local.command = spec
                 local.eventLoop = context.eventLoop
                 spec.handler?(&local)
-                futures.append(loop.makeSucceededFuture(local.reply.buffer))
+                let reply = local.reply.buffer
+                if spec.flags.contains(.write), let cold = context.server.coldStorage, cold.syncsEveryWrite {
+                    // `l3-fsync always`: the merged reply waits until this node's part is durable.
+                    futures.append(cold.barrier(on: loop).map { reply })
+                } else {
+                    futures.append(loop.makeSucceededFuture(reply))
+                }
             } else if group.owner == Int(HashRing.noOwner) {
                 futures.append(loop.makeSucceededFuture(Self.errorReply("CLUSTERDOWN The cluster is down")))
             } else {

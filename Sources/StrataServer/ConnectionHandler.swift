@@ -31,6 +31,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private var queueHead = 0
     /// How many places in `queue` are still empty.
     private var empty = 0
+    /// Under `l3-fsync always`: the reply buffer holds the reply of a write that is not known to
+    /// be durable yet. Whenever replies leave the buffer (a place reserved after them, the end of
+    /// a batch, the high-water mark), they first go behind one L3 barrier.
+    private var repliesAwaitDurability = false
     private var closeWhenDrained = false
     /// Set while the connection is open: fills and flushes from elsewhere write through it.
     private var channelContext: ChannelHandlerContext?
@@ -150,6 +154,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 input.moveReaderIndex(forwardBy: length)
             }
             processed += 1
+            noteDurability(&commandContext)
             let suspension = commandContext.suspension
             commandContext.suspension = nil
             let rerun = suspension?.rerun == true ? commandContext.arguments.owned() : nil
@@ -161,8 +166,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             }
             if session.closeAfterReply { closing = true }
             if commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
-                if commandContext.awaitsDurability {
-                    holdForDurability(context: context, &commandContext)
+                if repliesAwaitDurability {
+                    holdForDurability(&commandContext.reply.buffer)
                 } else if queue.isEmpty {
                     write(context: context, &commandContext.reply.buffer, flush: false)
                 }
@@ -172,7 +177,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 break
             }
         }
-        if commandContext.awaitsDurability { holdForDurability(context: context, &commandContext) }
+        if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
         if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
         if input.readableBytes > 0 && !closing {
             if input.readerIndex > 64 * 1024 && input.readerIndex > input.readableBytes { input.discardReadBytes() }
@@ -216,11 +221,12 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 run(&commandContext, session)
                 commandContext.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
             }
+            noteDurability(&commandContext)
             if let deferred = commandContext.deferredReply {
                 commandContext.deferredReply = nil
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
-            if commandContext.awaitsDurability { holdForDurability(context: context, &commandContext) }
+            if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
             if session.closeAfterReply { closing = true }
             let suspension = commandContext.suspension
             commandContext.suspension = nil
@@ -237,15 +243,24 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         if closing && queue.isEmpty { context.close(promise: nil) }
     }
 
+    /// Takes over a command's `awaitsDurability`: from now on the reply buffer must not leave
+    /// without a barrier (see `repliesAwaitDurability`).
+    @inline(__always)
+    private func noteDurability(_ commandContext: inout CommandContext) {
+        guard commandContext.awaitsDurability else { return }
+        commandContext.awaitsDurability = false
+        repliesAwaitDurability = true
+    }
+
     /// Under `l3-fsync always`: the replies produced so far (this read batch's) wait for one L3
     /// barrier, then go out together.
-    private func holdForDurability(context: ChannelHandlerContext, _ commandContext: inout CommandContext) {
-        commandContext.awaitsDurability = false
-        guard let cold = server.coldStorage else { return }
-        let replies = commandContext.reply.buffer
-        commandContext.reply.buffer = context.channel.allocator.buffer(capacity: 4096)
+    private func holdForDurability(_ replies: inout ByteBuffer) {
+        repliesAwaitDurability = false
+        guard let cold = server.coldStorage, let context = channelContext, replies.readableBytes > 0 else { return }
+        let held = replies
+        replies = context.channel.allocator.buffer(capacity: 4096)
         var nothingBefore = ByteBuffer()
-        enqueueDeferred(cold.barrier(on: context.eventLoop).map { replies }, context: context, &nothingBefore)
+        enqueueDeferred(cold.barrier(on: context.eventLoop).map { held }, context: context, &nothingBefore)
     }
 
     /// Puts the replies so far and a placeholder for `deferred` in the queue.
@@ -271,6 +286,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     // MARK: - ReplyStream
 
     func reserve(after replies: inout ByteBuffer) -> Int {
+        // A write's reply among them must not go out with a later reply before it is durable.
+        if repliesAwaitDurability { holdForDurability(&replies) }
         if replies.readableBytes > 0 {
             queue.append(.ready(replies))
             replies = ByteBuffer()

@@ -3,6 +3,7 @@ import NIOEmbedded
 import StrataCommands
 import StrataConfig
 import StrataRESP
+import StrataStore
 import Testing
 @testable import StrataServer
 
@@ -31,10 +32,10 @@ struct Connection {
     let server: ServerContext
 
     init(configure: (inout Configuration) -> Void = { _ in }, queryBufferLimit: Int = 1 << 30,
-         router: (any CommandRouter)? = nil) throws {
+         router: (any CommandRouter)? = nil, coldStorage: (any ColdStorage)? = nil) throws {
         var configuration = Configuration()
         configure(&configuration)
-        server = ServerContext(configuration: configuration, router: router)
+        server = ServerContext(configuration: configuration, router: router, coldStorage: coldStorage)
         channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(counter)
         try channel.pipeline.syncOperations.addHandler(
@@ -85,6 +86,27 @@ final class HoldingRouter: CommandRouter, @unchecked Sendable {
         held.append((stream, place, context.arguments.string(1), frame))
         return .handled
     }
+}
+
+/// L3 under `l3-fsync always`, whose commits the test completes by hand.
+final class ManualDurability: ColdStorage, @unchecked Sendable {
+    var barriers: [EventLoopPromise<Void>] = []
+    var isLoading: Bool { false }
+    var failure: String? { nil }
+    var syncsEveryWrite: Bool { true }
+    var isBehind: Bool { false }
+    var hasUncommittedWrites: Bool { !barriers.isEmpty }
+    var lastSave: Int64 { 0 }
+
+    func barrier(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        barriers.append(promise)
+        return promise.futureResult
+    }
+    func drained(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
+    func warm(_ stubs: [Entry], on eventLoop: any EventLoop) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
+    func save(on eventLoop: any EventLoop) -> EventLoopFuture<Int64> { eventLoop.makeSucceededFuture(0) }
+    func infoFields() -> [(String, String)] { [] }
 }
 
 @Suite("ConnectionHandler")
@@ -244,5 +266,21 @@ struct ConnectionHandlerTests {
         connection.close()
         router.held[2].stream.fill(router.held[2].place, with: ByteBuffer(string: "+late\r\n"))
         router.held[2].stream.flush()
+    }
+
+    @Test("under l3-fsync always, a write's reply waits for its commit even when a forwarded reply follows")
+    func durabilityBeforeForwardedReplies() throws {
+        let router = HoldingRouter()
+        let cold = ManualDurability()
+        let connection = try Connection(router: router, coldStorage: cold)
+        defer { connection.close() }
+        try connection.send("SET k v\r\nGET far1\r\nGET k\r\n")
+        #expect(cold.barriers.count == 1)
+        // The forwarded reply arrives first: the write's +OK before it must still wait.
+        router.held[0].stream.fill(router.held[0].place, with: ByteBuffer(string: "$2\r\nv1\r\n"))
+        router.held[0].stream.flush()
+        #expect(try connection.received().text == "")
+        cold.barriers[0].succeed()
+        #expect(try connection.received().text == "+OK\r\n$2\r\nv1\r\n$1\r\nv\r\n")
     }
 }
