@@ -134,19 +134,13 @@ struct Compactor {
             cursor = last + 1
         }
         guard !doomed.isEmpty else { return 0 }
-        try db.execute("BEGIN")
-        do {
+        defer { delete.reset() }
+        try db.transaction { () throws(SQLiteError) in
             for seq in doomed {
                 delete.reset()
                 delete.bind(1, seq)
                 try delete.step()
             }
-            delete.reset()
-            try db.execute("COMMIT")
-        } catch {
-            delete.reset()
-            try? db.execute("ROLLBACK")
-            throw error
         }
         rowsCompacted += Int64(doomed.count)
         noteDeleted(Int64(doomed.count))

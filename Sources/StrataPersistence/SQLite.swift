@@ -51,6 +51,19 @@ final class SQLiteConnection {
         return SQLiteStatement(statement, connection: self)
     }
 
+    /// Runs `body` in one transaction: COMMIT when it returns, ROLLBACK when it (or COMMIT) throws.
+    func transaction<R>(_ body: () throws(SQLiteError) -> R) throws(SQLiteError) -> R {
+        try execute("BEGIN")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// A single integer from a query such as `PRAGMA user_version`.
     func integer(_ sql: String) throws(SQLiteError) -> Int64 {
         let statement = try prepare(sql)

@@ -382,8 +382,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         var inserted = 0, updated = 0
         var pending: [JournalRecord] = []
         pending.reserveCapacity(WriteBatcher.rowsPerInsert)
-        try db.execute("BEGIN")
-        do {
+        defer { expire.reset() }
+        try db.transaction { () throws(SQLiteError) in
             for index in batch.firstLiveSegment..<batch.segments.count {
                 if index > 0 {
                     if let database = batch.flushes[index - 1] {
@@ -418,12 +418,6 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
                     pending.removeAll(keepingCapacity: true)
                 }
             }
-            expire.reset()
-            try db.execute("COMMIT")
-        } catch {
-            expire.reset()
-            try? db.execute("ROLLBACK")
-            throw error
         }
         return (inserted, updated)
     }
