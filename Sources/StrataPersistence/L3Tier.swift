@@ -132,7 +132,7 @@ public final class L3Tier: ColdStorage, Sendable {
             ("loading", isLoading ? "1" : "0"), ("async_loading", "0"),
             ("rdb_changes_since_last_save", String(s.changesSinceSave)),
             ("rdb_bgsave_in_progress", "0"), ("rdb_last_save_time", String(lastSave)),
-            ("rdb_last_bgsave_status", s.lastError == nil ? "ok" : "err"),
+            ("rdb_last_bgsave_status", batcher.isFailing ? "err" : "ok"),
             ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0"),
             ("aof_last_write_status", batcher.isFailing ? "err" : "ok"),
             ("l3_enabled", "1"), ("l3_file", store.path), ("l3_fsync", policy.rawValue),

@@ -963,6 +963,7 @@ def test_disk_full_refuses_writes_until_space_returns(server_factory, small_file
             fields = info(c, "persistence")
             print(f"\n[l3] disk full after {len(acked)} more writes: {error.text[:160]}")
             assert fields["aof_last_write_status"] == "err" and int(fields["l3_failures"]) > 0, fields
+            assert fields["rdb_last_bgsave_status"] == "err", fields
             # Reads go on; so do key-only commands.
             assert c.execute("GET", "before:7") == Bulk(b"b" * 1000)
             assert c.execute("EXISTS", "before:8") == Integer(1)
@@ -971,7 +972,9 @@ def test_disk_full_refuses_writes_until_space_returns(server_factory, small_file
         with server.connect() as c:
             wait_for(lambda: c.execute("SET", "after", "space") == OK, 15, "writes to resume", interval=0.1)
             assert c.execute("SAVE") == OK
-            assert info(c, "persistence")["aof_last_write_status"] == "ok"
+            fields = info(c, "persistence")
+            assert fields["aof_last_write_status"] == "ok" and fields["rdb_last_bgsave_status"] == "ok", fields
+            assert "full" in fields["l3_last_error"], fields  # the last error stays for diagnosis
         server.restart()
         wait_loaded(server)
         with server.connect() as c:
