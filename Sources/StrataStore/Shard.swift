@@ -81,7 +81,7 @@ struct WatchKey: Hashable {
 /// all of them for EXEC), and every method here assumes it is held.
 public final class Shard: @unchecked Sendable {
     /// Guards all of this shard's state. A pthread mutex: critical sections are a hash lookup or two.
-    public let lock = NIOLock()
+    public let lock = ShardLock()
     public let index: Int
     var tables: [HashTable]
     var l1 = TierList()
