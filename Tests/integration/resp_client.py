@@ -454,3 +454,15 @@ def to_python(reply: Reply):
     if isinstance(reply, Attribute):
         return to_python(reply.reply)
     return reply
+
+
+def info(conn: "RespConnection", *sections: str) -> dict:
+    """INFO [sections] as a dict of field -> text (section headers and blank lines dropped)."""
+    reply = conn.execute("INFO", *sections)
+    assert isinstance(reply, (Bulk, Verbatim)), f"INFO {sections} replied {reply!r}"
+    fields = {}
+    for line in reply.value.decode().splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            name, value = line.split(":", 1)
+            fields[name] = value
+    return fields

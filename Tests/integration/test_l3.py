@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HOST, free_port, strata_bin, target
-from resp_client import NIL, OK, Array, Bulk, ConnectionClosed, Error, Integer, RespConnection, Simple, Verbatim
+from resp_client import NIL, OK, Array, Bulk, ConnectionClosed, Error, Integer, RespConnection, Simple, Verbatim, info
 
 pytestmark = pytest.mark.skipif(target() == "redis", reason="L3 is strata's own persistence tier")
 
@@ -42,18 +42,6 @@ MB = 1024 * 1024
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def info(conn: RespConnection, section: str) -> dict:
-    """INFO <section> as a dict of field -> text."""
-    reply = conn.execute("INFO", section)
-    assert isinstance(reply, (Bulk, Verbatim)), f"INFO {section} replied {reply!r}"
-    fields = {}
-    for line in reply.value.decode().splitlines():
-        if line and not line.startswith("#") and ":" in line:
-            name, value = line.split(":", 1)
-            fields[name] = value
-    return fields
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):

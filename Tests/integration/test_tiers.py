@@ -47,7 +47,7 @@ def server_factory(server_factory):
         def __getattr__(self, name):
             return getattr(server_factory, name)
     return MemoryOnly()
-from resp_client import NIL, OK, Bulk, Error, Integer, RespConnection, Simple, Verbatim
+from resp_client import NIL, OK, Bulk, Error, Integer, RespConnection, Simple, Verbatim, info
 
 SHARDS = 64
 MB = 1024 * 1024
@@ -60,18 +60,6 @@ strata_only = pytest.mark.skipif(target() == "redis", reason="strata's INFO tier
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def info(conn: RespConnection, *sections: str) -> dict:
-    """INFO as a dict of field -> text."""
-    reply = conn.execute("INFO", *sections)
-    assert isinstance(reply, (Bulk, Verbatim)), f"INFO {sections} replied {reply!r}"
-    fields = {}
-    for line in reply.value.decode().splitlines():
-        if line and not line.startswith("#") and ":" in line:
-            name, value = line.split(":", 1)
-            fields[name] = value
-    return fields
 
 
 def info_int(conn: RespConnection, section: str, name: str) -> int:
