@@ -121,13 +121,13 @@ extension Shard {
     func journalFlush(_ database: Int?) {
         guard keyspace.journalOpen else { return }
         journal.append(.flush(database))
-        keyspace.journalAppended(count: 1)
+        keyspace.journalAppended()
     }
 
     private func append(_ change: PendingChange, for entry: Entry) {
         entry.header.journalSlot = Int32(journal.count)
         journal.append(change)
-        keyspace.journalAppended(count: 1)
+        keyspace.journalAppended()
     }
 
     /// Takes this shard's records (caller holds the lock), split at flushes.
@@ -171,12 +171,12 @@ extension Keyspace {
     }
 
     @inline(__always)
-    func journalAppended(count: Int) {
+    func journalAppended() {
         let counters = journalCounters
-        let before = counters.appended.wrappingAdd(UInt64(count), ordering: .relaxed).oldValue
+        let before = counters.appended.wrappingAdd(1, ordering: .relaxed).oldValue
         let pending = Int(truncatingIfNeeded: before &- counters.drained.load(ordering: .relaxed))
         if pending == 0 { counters.oldestPending.store(Keyspace.coarseMilliseconds(), ordering: .relaxed) }
-        if pending + count == counters.threshold.load(ordering: .relaxed) { journalConsumer?.journalReachedThreshold() }
+        if pending + 1 == counters.threshold.load(ordering: .relaxed) { journalConsumer?.journalReachedThreshold() }
     }
 
     /// Records appended and not yet drained.
