@@ -88,6 +88,9 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private let errorFlag = Atomic<Bool>(false)
     /// Batcher thread only.
     private var compactor: Compactor
+    /// The row the next written version gets (batcher thread only, after `start`). Rows are
+    /// assigned at the drain, in ascending order, and never reused while running.
+    private var nextRow: Int64 = 1
 
     public init(store: L3Store, keyspace: Keyspace, settings: BatcherSettings) {
         self.store = store
@@ -179,6 +182,9 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
 
     /// Opens the keyspace's journal (from now on every change is recorded) and starts the thread.
     public func start() {
+        // Before the thread exists, so on the caller's thread like the start-up scan before it.
+        nextRow = ((try? store.writer.integer("SELECT coalesce(max(seq), 0) FROM log")) ?? 0) + 1
+        keyspace.noteCommitted(rowsBelow: nextRow)
         keyspace.openJournal(consumer: self, threshold: lock.withLock { settings.batchMax })
         let thread = Thread { [self] in
             self.loop()
@@ -279,17 +285,15 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
             // them too, instead of starting a commit for the first and another just after.
             usleep(UInt32(min(500, max(50, lastCommit / 2))))
         }
-        return keyspace.drainJournal()
+        return keyspace.drainJournal(nextRow: &nextRow)
     }
 
     /// Commits `batch`; on failure keeps it for a retry after a pause. Returns whether it committed.
     private func commit(_ batch: JournalBatch) -> Bool {
         let started = WallClock.microseconds()
-        var rows: [Int64] = []
-        rows.reserveCapacity(batch.count)
         var inserted = 0, updated = 0
         do {
-            (inserted, updated) = try writeTransaction(batch, rows: &rows)
+            (inserted, updated) = try writeTransaction(batch)
         } catch {
             // Writes are refused with -MISCONF meanwhile; reads go on.
             lock.withLock {
@@ -304,7 +308,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         retry = nil
         errorFlag.store(false, ordering: .relaxed)
         if batch.flushes.isEmpty { compactor.noteInserted(inserted) } else { compactor.countRows() }
-        markPersisted(batch, rows: rows)
+        // The batch's entries learned their rows at the drain; now those rows hold them.
+        keyspace.noteCommitted(rowsBelow: batch.rowLimit)
         committed.store(batch.position, ordering: .releasing)
         let finished = WallClock.microseconds()
         let depth = keyspace.journalDepth
@@ -341,105 +346,91 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
 
     private func insertStatement(rows: Int) throws(SQLiteError) -> SQLiteStatement {
         if let statement = inserts[rows - 1] { return statement }
-        let values = Array(repeating: "(?, ?, ?, ?)", count: rows).joined(separator: ", ")
-        let statement = try store.writer.prepare("INSERT INTO log (db, key, value, expire_at) VALUES \(values)")
+        let values = Array(repeating: "(?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        let statement = try store.writer.prepare("INSERT INTO log (seq, db, key, value, expire_at) VALUES \(values)")
         inserts[rows - 1] = statement
         return statement
     }
 
-    /// Appends `records` (writes and tombstones) with as few statements as possible; appends the
-    /// row of each write to `rows`, in order.
-    private func append(_ records: ArraySlice<JournalRecord>, rows: inout [Int64]) throws(SQLiteError) {
+    /// Appends `records` (writes and tombstones, at their assigned rows) in one statement.
+    private func append(_ records: ArraySlice<JournalRecord>, bytes: UnsafeRawBufferPointer) throws(SQLiteError) {
         let insert = try insertStatement(rows: records.count)
         defer { insert.reset() }
         var parameter: Int32 = 1
-        for record in records {
-            // The batch keeps every entry alive until after the statement ran: no copies.
-            let (key, value) = record.entry.unsafeKeyAndValue
-            insert.bind(parameter, Int64(record.entry.header.database))
-            insert.bindStatic(parameter + 1, key)
-            if record.kind == .write { insert.bindStatic(parameter + 2, value) } else { insert.bindNull(parameter + 2) }
-            insert.bind(parameter + 3, record.expireAt)
-            parameter += 4
+        for index in records.indices {
+            let record = records[index]
+            let key = UnsafeRawBufferPointer(rebasing: bytes[record.offset..<record.offset + Int(record.keyLength)])
+            insert.bind(parameter, record.row)
+            insert.bind(parameter + 1, Int64(record.database))
+            // The batch's bytes outlive the statement's step: no copies.
+            insert.bindStatic(parameter + 2, key)
+            if record.kind == .write {
+                let end = key.count + record.offset
+                insert.bindStatic(parameter + 3, UnsafeRawBufferPointer(rebasing: bytes[end..<end + Int(record.valueLength)]))
+            } else {
+                insert.bindNull(parameter + 3)
+            }
+            insert.bind(parameter + 4, record.expireAt)
+            parameter += 5
         }
         try insert.step()
-        // Rows of one statement get consecutive rowids (max + 1 each: one writer, no AUTOINCREMENT).
-        let last = store.writer.lastInsertRowID
-        let first = last - Int64(records.count) + 1
-        for (offset, record) in records.enumerated() where record.kind == .write {
-            rows.append(first + Int64(offset))
-        }
     }
 
-    /// Writes one batch in one transaction; returns the rows inserted and the rows updated, and
-    /// the row of every write record, in batch order.
-    private func writeTransaction(_ batch: JournalBatch, rows: inout [Int64]) throws(SQLiteError) -> (Int, Int) {
+    /// Writes one batch in one transaction; returns the rows inserted and the rows updated.
+    private func writeTransaction(_ batch: JournalBatch) throws(SQLiteError) -> (Int, Int) {
         let db = store.writer
         if expireStatement == nil {
             expireStatement = try db.prepare("UPDATE log SET expire_at = ? WHERE seq = ?")
         }
         let expire = expireStatement!
         var inserted = 0, updated = 0
-        var pending: [JournalRecord] = []
-        pending.reserveCapacity(WriteBatcher.rowsPerInsert)
         defer { expire.reset() }
-        try db.transaction { () throws(SQLiteError) in
-            for index in batch.firstLiveSegment..<batch.segments.count {
-                if index > 0 {
-                    if let database = batch.flushes[index - 1] {
-                        let statement = try db.prepare("DELETE FROM log WHERE db = ?")
-                        statement.bind(1, Int64(database))
-                        try statement.step()
-                    } else {
-                        try db.execute("DELETE FROM log")
+        var failure: SQLiteError?
+        batch.bytes.withUnsafeBytes { bytes in
+            do throws(SQLiteError) {
+                try db.transaction { () throws(SQLiteError) in
+                    for index in batch.firstLiveSegment..<batch.segments.count {
+                        if index > 0 {
+                            if let database = batch.flushes[index - 1] {
+                                let statement = try db.prepare("DELETE FROM log WHERE db = ?")
+                                statement.bind(1, Int64(database))
+                                try statement.step()
+                            } else {
+                                try db.execute("DELETE FROM log")
+                            }
+                        }
+                        // Different keys only (the journal coalesced each key), so inserts and
+                        // TTL updates can go in any order within a segment: runs of up to 16
+                        // inserts, split where a TTL update comes.
+                        let records = batch.segments[index]
+                        var start = 0
+                        for position in records.indices {
+                            let record = records[position]
+                            if record.kind == .expire {
+                                if start < position { try append(records[start..<position], bytes: bytes) }
+                                start = position + 1
+                                expire.reset()
+                                expire.bind(1, record.expireAt)
+                                expire.bind(2, record.row)
+                                try expire.step()
+                                updated += 1
+                            } else {
+                                inserted += 1
+                                if position + 1 - start == WriteBatcher.rowsPerInsert {
+                                    try append(records[start...position], bytes: bytes)
+                                    start = position + 1
+                                }
+                            }
+                        }
+                        if start < records.count { try append(records[start...], bytes: bytes) }
                     }
                 }
-                // Different keys only (the journal coalesced each key), so inserts and TTL updates
-                // can go in any order within a segment.
-                for record in batch.segments[index] {
-                    if record.kind == .expire {
-                        expire.reset()
-                        expire.bind(1, record.expireAt)
-                        expire.bind(2, record.row)
-                        try expire.step()
-                        updated += 1
-                        continue
-                    }
-                    pending.append(record)
-                    if pending.count == WriteBatcher.rowsPerInsert {
-                        try append(pending[...], rows: &rows)
-                        inserted += pending.count
-                        pending.removeAll(keepingCapacity: true)
-                    }
-                }
-                if !pending.isEmpty {
-                    try append(pending[...], rows: &rows)
-                    inserted += pending.count
-                    pending.removeAll(keepingCapacity: true)
-                }
+            } catch {
+                failure = error
             }
         }
+        if let failure { throw failure }
         return (inserted, updated)
-    }
-
-    /// Tells each written entry its row, one lock acquisition per run of records of one shard
-    /// (a drain groups each segment's records by shard).
-    private func markPersisted(_ batch: JournalBatch, rows: [Int64]) {
-        var next = 0
-        var locked: Shard?
-        defer { locked?.lock.unlock() }
-        for index in batch.firstLiveSegment..<batch.segments.count {
-            for record in batch.segments[index] where record.kind == .write {
-                let shard = keyspace.shard(for: record.entry.keyHash)
-                if shard !== locked {
-                    locked?.lock.unlock()
-                    shard.lock.lock()
-                    locked = shard
-                }
-                shard.markPersisted(record.entry, row: rows[next])
-                next += 1
-            }
-        }
     }
 
     /// Under `everysec`, makes the WAL durable about once a second.

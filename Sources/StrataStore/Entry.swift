@@ -19,7 +19,8 @@ public struct EntryHeader {
     unowned(unsafe) var lruPrev: Entry?
     /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
     public internal(set) var expireAt: Int64
-    /// The L3 row holding this version of the key; 0 while it is not yet committed there.
+    /// The L3 row holding this version of the key (0: none yet). A row is assigned when the
+    /// journal is drained; it holds the value once the batch commits (``Keyspace/isCommitted(_:)``).
     public internal(set) var l3Row: Int64
     var hash: UInt64
     @usableFromInline var keyLength: UInt32
@@ -83,10 +84,6 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         entry.header.l3Row = row
         return entry
     }
-
-    /// Whether this version's value is committed to L3 and not changed since (so it may leave
-    /// memory).
-    @inlinable public var isCommitted: Bool { header.tier != .l3 && header.l3Row != 0 && header.journalSlot < 0 }
 
     /// Whether the value is in memory (false for a cold stub).
     @inlinable public var isWarm: Bool { header.tier != .l3 }

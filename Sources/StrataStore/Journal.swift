@@ -14,9 +14,12 @@ import Glibc
 /// journal holds at most one record per key between two drains, and memory stays bounded by the
 /// number of distinct keys written, not the number of writes.
 ///
-/// The consumer (the L3 write batcher) calls ``Keyspace/drainJournal()``, which takes every
-/// shard's records at once under all shard locks: a consistent cut, in which every FLUSHDB and
-/// FLUSHALL sits at the same place in every shard.
+/// The consumer (the L3 write batcher) calls ``Keyspace/drainJournal(nextRow:)``, which takes
+/// each shard's records under that shard's lock alone, so a drain holds up only the writers of one
+/// shard at a time, and only for as long as it copies that shard's records. A FLUSHDB or FLUSHALL
+/// puts a marker in every shard's journal under all shard locks; while a marker is pending, the
+/// drain takes every shard at once under all locks instead: a consistent cut, in which each
+/// marker sits at the same place in every shard.
 enum PendingChange {
     /// The entry is a key's current version (new value or TTL).
     case write(Entry)
@@ -28,30 +31,52 @@ enum PendingChange {
     case flush(Int?)
 }
 
-/// One change, as taken from the journal: the entry plus the mutable fields read under its lock.
-public struct JournalRecord {
+/// One change, as taken from the journal: plain values only. The drain copies the key and value
+/// bytes into the batch (``JournalBatch/bytes``), so the consumer holds no entry: it never touches
+/// an entry's reference count from its thread, and an overwritten version is freed at once.
+public struct JournalRecord: Sendable {
     public enum Kind: UInt8, Sendable { case write, delete, expire }
-    public let kind: Kind
-    /// The entry: its key, database and (for `.write`) value bytes are immutable, so they can be
-    /// read without the lock.
-    public let entry: Entry
+    public var kind: Kind
+    public var database: UInt8
+    public var keyLength: UInt32
+    /// The value's length (`.write` only).
+    public var valueLength: UInt32
+    /// Where the key's bytes start in the batch's `bytes`; the value's follow them.
+    public var offset: Int
     /// The key's absolute expiry (Unix ms, 0: none) when the record was taken.
-    public let expireAt: Int64
-    /// For `.expire`: the row holding the stub's value.
-    public let row: Int64
+    public var expireAt: Int64
+    /// `.write` and `.delete`: the L3 row this record becomes (assigned at the drain, ascending).
+    /// `.expire`: the existing row holding the stub's value.
+    public var row: Int64
 }
 
 /// Everything the journal held at one drain, in order: `segments[0]`, then `flushes[0]`, then
 /// `segments[1]`, and so on (`segments.count == flushes.count + 1`).
-public struct JournalBatch {
+public struct JournalBatch: Sendable {
     public var segments: [[JournalRecord]]
     /// The database emptied between two segments (nil: all of them).
     public var flushes: [Int?]
+    /// The records' key and value bytes.
+    public var bytes: [UInt8]
     /// The journal position this batch reaches: every change appended before it is in the batch.
     public var position: UInt64
+    /// The first row number after this batch's rows: once the batch is committed, every row
+    /// below it is (see ``Keyspace/noteCommitted(rowsBelow:)``).
+    public var rowLimit: Int64
     public var count: Int { segments.reduce(0) { $0 + $1.count } }
     /// Segments before the last FLUSHALL are moot: nothing in them survives it.
     public var firstLiveSegment: Int { (flushes.lastIndex { $0 == nil }).map { $0 + 1 } ?? 0 }
+
+    /// The key of `record`, valid during the call.
+    public func withKey<R>(of record: JournalRecord, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[record.offset..<record.offset + Int(record.keyLength)])) }
+    }
+
+    /// The value of a `.write` record, valid during the call.
+    public func withValue<R>(of record: JournalRecord, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let start = record.offset + Int(record.keyLength)
+        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<start + Int(record.valueLength)])) }
+    }
 }
 
 /// Counters shared by all shards' journals; the consumer reads them without any lock.
@@ -121,6 +146,7 @@ extension Shard {
     func journalFlush(_ database: Int?) {
         guard keyspace.journalOpen else { return }
         journal.append(.flush(database))
+        journalFlushes += 1
         keyspace.journalAppended()
     }
 
@@ -130,28 +156,47 @@ extension Shard {
         keyspace.journalAppended()
     }
 
-    /// Takes this shard's records (caller holds the lock), split at flushes.
-    func takeJournal(into segments: inout [[JournalRecord]], flushes: inout [Int?]) {
+    /// Takes this shard's records (caller holds the lock), split at flushes. Each written entry
+    /// learns the row its version becomes (`nextRow` onwards); it counts as committed there once
+    /// the batch is (``Keyspace/noteCommitted(rowsBelow:)``).
+    func takeJournal(into batch: inout JournalBatch, nextRow: inout Int64) {
         var segment = 0
         for change in journal {
             switch change {
             case .flush(let database):
                 segment += 1
-                if flushes.count < segment { flushes.append(database) }
-                if segments.count <= segment { segments.append([]) }
+                if batch.flushes.count < segment { batch.flushes.append(database) }
+                if batch.segments.count <= segment { batch.segments.append([]) }
             case .write(let entry):
                 entry.header.journalSlot = -1
-                segments[segment].append(JournalRecord(kind: .write, entry: entry, expireAt: entry.header.expireAt, row: 0))
+                entry.header.l3Row = nextRow
+                batch.segments[segment].append(copy(entry, kind: .write, row: nextRow, into: &batch.bytes))
+                nextRow += 1
             case .delete(let entry):
                 entry.header.journalSlot = -1
-                segments[segment].append(JournalRecord(kind: .delete, entry: entry, expireAt: 0, row: 0))
+                batch.segments[segment].append(copy(entry, kind: .delete, row: nextRow, into: &batch.bytes))
+                nextRow += 1
             case .expire(let entry):
                 entry.header.journalSlot = -1
-                segments[segment].append(JournalRecord(kind: .expire, entry: entry, expireAt: entry.header.expireAt,
-                                                       row: entry.header.l3Row))
+                batch.segments[segment].append(JournalRecord(
+                    kind: .expire, database: entry.header.database, keyLength: 0, valueLength: 0,
+                    offset: batch.bytes.count, expireAt: entry.header.expireAt, row: entry.header.l3Row))
             }
         }
         journal.removeAll(keepingCapacity: journal.capacity <= 65_536)
+        journalFlushes = 0
+    }
+
+    @inline(__always)
+    private func copy(_ entry: Entry, kind: JournalRecord.Kind, row: Int64, into bytes: inout [UInt8]) -> JournalRecord {
+        let (key, value) = entry.unsafeKeyAndValue
+        let record = JournalRecord(
+            kind: kind, database: entry.header.database, keyLength: UInt32(key.count),
+            valueLength: kind == .write ? UInt32(value.count) : 0, offset: bytes.count,
+            expireAt: kind == .write ? entry.header.expireAt : 0, row: row)
+        bytes.append(contentsOf: key)
+        if kind == .write { bytes.append(contentsOf: value) }
+        return record
     }
 }
 
@@ -191,18 +236,62 @@ extension Keyspace {
     /// Wall-clock ms of the oldest record not yet drained (meaningful while `journalDepth > 0`).
     public var journalOldestPending: Int64 { journalCounters.oldestPending.load(ordering: .relaxed) }
 
-    /// Takes every pending record of every shard, under all shard locks (a consistent cut).
-    public func drainJournal() -> JournalBatch {
-        var segments: [[JournalRecord]] = [[]]
-        var flushes: [Int?] = []
-        lockAll()
-        let position = journalCounters.appended.load(ordering: .relaxed)
-        for shard in shards where !shard.journal.isEmpty {
-            shard.takeJournal(into: &segments, flushes: &flushes)
+    /// Takes every pending record of every shard. Written versions get rows `nextRow`,
+    /// `nextRow + 1`, … (advanced past them), in journal order within each shard, so a key's rows
+    /// ascend in the order of its changes.
+    ///
+    /// Shards are taken one at a time under their own lock. Every change counted in the position
+    /// read first was appended (under its shard's lock) before that count, so the batch holds it.
+    /// Once a shard holds a flush marker, the rest is taken under all locks (a consistent cut):
+    /// the shards taken before then hold only changes from before that flush.
+    public func drainJournal(nextRow: inout Int64) -> JournalBatch {
+        var batch = JournalBatch(segments: [[]], flushes: [], bytes: [], position: 0, rowLimit: nextRow)
+        let counters = journalCounters
+        batch.position = counters.appended.load(ordering: .acquiring)
+        batch.bytes.reserveCapacity(Int(truncatingIfNeeded: batch.position &- counters.drained.load(ordering: .relaxed)) * 96)
+        var taken = 0
+        var consistentFrom: Int?
+        for (index, shard) in shards.enumerated() {
+            shard.lock.lock()
+            if shard.journalFlushes > 0 {
+                shard.lock.unlock()
+                consistentFrom = index
+                break
+            }
+            taken += shard.journal.count
+            if !shard.journal.isEmpty { shard.takeJournal(into: &batch, nextRow: &nextRow) }
+            shard.lock.unlock()
         }
-        journalCounters.drained.store(position, ordering: .relaxed)
-        unlockAll()
-        return JournalBatch(segments: segments, flushes: flushes, position: position)
+        if consistentFrom != nil {
+            lockAll()
+            batch.position = counters.appended.load(ordering: .relaxed)
+            for shard in shards where !shard.journal.isEmpty {
+                taken += shard.journal.count
+                shard.takeJournal(into: &batch, nextRow: &nextRow)
+            }
+            unlockAll()
+        }
+        let drained = counters.drained.add(UInt64(taken), ordering: .relaxed).newValue
+        // Writers appending meanwhile saw records still pending and left the oldest-pending time
+        // alone; theirs are no older than this drain.
+        if counters.appended.load(ordering: .relaxed) != drained {
+            counters.oldestPending.store(Keyspace.coarseMilliseconds(), ordering: .relaxed)
+        }
+        batch.rowLimit = nextRow
+        return batch
+    }
+
+    /// Every row below `limit` is committed in L3: entries stored there may leave memory.
+    public func noteCommitted(rowsBelow limit: Int64) {
+        committedRows.store(limit, ordering: .releasing)
+    }
+
+    /// Whether `entry`'s value is committed to L3 and unchanged since (so it may leave memory).
+    @inline(__always)
+    func isCommitted(_ entry: Entry) -> Bool {
+        let row = entry.header.l3Row
+        return entry.isWarm && row != 0 && entry.header.journalSlot < 0
+            && row < committedRows.load(ordering: .acquiring)
     }
 
     /// A cheap wall clock (CLOCK_REALTIME_COARSE, a few ms of resolution) for journal ages.

@@ -46,6 +46,8 @@ public final class Keyspace: @unchecked Sendable {
     /// Woken when the journal reaches its threshold. Set with `journalOpen`.
     var journalConsumer: (any JournalConsumer)?
     let journalCounters = JournalCounters()
+    /// L3 rows below this are committed (see ``noteCommitted(rowsBelow:)``).
+    let committedRows = Atomic<Int64>(0)
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).

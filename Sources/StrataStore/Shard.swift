@@ -92,6 +92,8 @@ public final class Shard: @unchecked Sendable {
     var watchers: [WatchKey: [WatchToken]] = [:]
     /// Changes not yet taken by the cold tier (see Journal.swift).
     var journal: [PendingChange] = []
+    /// Flush markers in `journal`: while there are any, drains take every shard at once.
+    var journalFlushes = 0
     /// Bytes this shard last reported to the keyspace's global counter.
     private var reportedBytes = 0
     private var generator: SplitMix64
@@ -322,13 +324,6 @@ public final class Shard: @unchecked Sendable {
         entry.withKey { tables[Int(entry.header.database)].find($0, hash: entry.header.hash) } === entry
     }
 
-    /// Records that `entry`'s current version is committed in L3 at `row`, unless it changed
-    /// again since the journal was drained (then its next commit will tell).
-    public func markPersisted(_ entry: Entry, row: Int64) {
-        guard entry.header.journalSlot < 0 else { return }
-        entry.header.l3Row = row
-    }
-
     /// Adds (or replaces) a stub while loading L3 at start-up; no observer call.
     public func loadStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, expireAt: Int64, row: Int64, now: Int64) {
         if let existing = tables[database].find(key, hash: hash) { unlink(existing) }
@@ -459,7 +454,7 @@ public final class Shard: @unchecked Sendable {
         if keyspace.hasColdTier {
             // With L3 the value leaves memory only: the key stays as a stub. A version not yet
             // committed cannot be dropped, so look up the LRU order for a committed one.
-            if !victim.isCommitted {
+            if !keyspace.isCommitted(victim) {
                 guard let clean = committedVictim(policy: policy) else { return nil }
                 victim = clean
             }
@@ -487,7 +482,7 @@ public final class Shard: @unchecked Sendable {
         var candidate = tail
         var steps = 0
         while steps < 16, let entry = candidate {
-            if entry.isCommitted && (anyKey || entry.header.volatileIndex >= 0) { return entry }
+            if keyspace.isCommitted(entry) && (anyKey || entry.header.volatileIndex >= 0) { return entry }
             candidate = entry.header.lruPrev
             steps += 1
         }
@@ -572,7 +567,8 @@ public final class Shard: @unchecked Sendable {
     /// What the keyspace says about a key's L3 rows, for compaction (see ``CommittedRow``).
     public func committedRow(database: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> CommittedRow {
         guard database < tables.count, let entry = tables[database].find(key, hash: hash) else { return .absent }
-        return entry.header.l3Row == 0 ? .pending : .row(entry.header.l3Row)
+        let row = entry.header.l3Row
+        return row != 0 && row < keyspace.committedRows.load(ordering: .acquiring) ? .row(row) : .pending
     }
 }
 

@@ -43,12 +43,17 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
         }
     }
 
+    /// The row the next drain assigns first.
+    var nextRow: Int64 = 1
+
+    mutating func drain() -> JournalBatch { keyspace.drainJournal(nextRow: &nextRow) }
+
     func describe(_ batch: JournalBatch) -> [[String]] {
         batch.segments.map { segment in
             segment.map { record in
-                let key = record.entry.withKey { String(decoding: $0, as: UTF8.self) }
+                let key = batch.withKey(of: record) { String(decoding: $0, as: UTF8.self) }
                 switch record.kind {
-                case .write: return "set \(key)=\(record.entry.withValue { String(decoding: $0, as: UTF8.self) }) ttl=\(record.expireAt)"
+                case .write: return "set \(key)=\(batch.withValue(of: record) { String(decoding: $0, as: UTF8.self) }) ttl=\(record.expireAt)"
                 case .delete: return "del \(key)"
                 case .expire: return "expire \(key) row=\(record.row) ttl=\(record.expireAt)"
                 }
@@ -56,35 +61,35 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
         }
     }
 
-    @Test func writesToOneKeyCoalesceIntoItsLatestVersion() {
+    @Test mutating func writesToOneKeyCoalesceIntoItsLatestVersion() {
         set("a", "1"); set("a", "2"); set("b", "x"); set("a", "3")
         #expect(keyspace.journalDepth == 2)
-        let batch = keyspace.drainJournal()
+        let batch = drain()
         #expect(describe(batch) == [["set a=3 ttl=0", "set b=x ttl=0"]])
         #expect(batch.position == 2)
         #expect(keyspace.journalDepth == 0)
     }
 
-    @Test func aDeleteReplacesThePendingWriteAndARecreationFollowsIt() {
+    @Test mutating func aDeleteReplacesThePendingWriteAndARecreationFollowsIt() {
         set("a", "1"); delete("a"); set("a", "2")
-        #expect(describe(keyspace.drainJournal()) == [["del a", "set a=2 ttl=0"]])
+        #expect(describe(drain()) == [["del a", "set a=2 ttl=0"]])
     }
 
-    @Test func aTTLChangeOfAPendingEntryIsReadAtDrain() {
+    @Test mutating func aTTLChangeOfAPendingEntryIsReadAtDrain() {
         let e = set("a", "1")
         let shard = keyspace.shard(for: e.keyHash)
         shard.lock.withLock { shard.setExpire(e, at: 5000) }
         #expect(keyspace.journalDepth == 1)
-        #expect(describe(keyspace.drainJournal()) == [["set a=1 ttl=5000"]])
+        #expect(describe(drain()) == [["set a=1 ttl=5000"]])
     }
 
-    @Test func flushesSplitTheBatchAtTheSamePlaceInEveryShard() {
+    @Test mutating func flushesSplitTheBatchAtTheSamePlaceInEveryShard() {
         for i in 0..<8 { set("k\(i)", "old") }
         keyspace.flush(database: 1)
         set("k0", "new")
         keyspace.flush(database: nil)
         set("k1", "newest", database: 1)
-        let batch = keyspace.drainJournal()
+        let batch = drain()
         #expect(batch.flushes == [1, nil])
         // FLUSHDB 1 left database 0 alone, so k0's new version takes over its old, pending record
         // in front of that flush: equivalent, and one row instead of two.
@@ -92,19 +97,50 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
                                     ["set k1=newest ttl=0"]])
     }
 
-    @Test func aVersionChangedAfterTheDrainIsNotMarkedCommitted() {
-        let e = set("a", "1")
-        let shard = keyspace.shard(for: e.keyHash)
-        _ = keyspace.drainJournal()
-        shard.lock.withLock { shard.setExpire(e, at: 9000) } // pending again
-        shard.lock.withLock { shard.markPersisted(e, row: 7) }
-        #expect(!e.isCommitted)
-        _ = keyspace.drainJournal()
-        shard.lock.withLock { shard.markPersisted(e, row: 8) }
-        #expect(e.isCommitted && e.header.l3Row == 8)
+    @Test mutating func drainedVersionsGetAscendingRowsAndCountAsCommittedOnlyOnceTheirBatchIs() {
+        nextRow = 100
+        let a = set("a", "1"), b = set("b", "1")
+        delete("b")
+        let batch = drain()
+        let rows = batch.segments[0].map(\.row).sorted()
+        #expect(rows == [100, 101] && batch.rowLimit == 102 && nextRow == 102)
+        #expect(a.header.l3Row == (batch.segments[0].first { $0.kind == .write }!.row))
+        #expect(b.header.l3Row == 0, "b's deletion is a tombstone row, b itself never got one")
+        #expect(!keyspace.isCommitted(a))
+        keyspace.noteCommitted(rowsBelow: batch.rowLimit)
+        #expect(keyspace.isCommitted(a))
     }
 
-    @Test func theConsumerIsWokenWhenTheThresholdIsReached() {
+    @Test mutating func aFlushIsTakenOnceAndLaterDrainsGoShardByShardAgain() {
+        set("a", "1")
+        keyspace.flush(database: 0)
+        set("b", "2")
+        let first = drain()
+        #expect(first.flushes == [0] && describe(first) == [["set a=1 ttl=0"], ["set b=2 ttl=0"]])
+        #expect(keyspace.shards.allSatisfy { $0.journalFlushes == 0 && $0.journal.isEmpty })
+        set("c", "3")
+        let second = drain()
+        #expect(second.flushes == [] && describe(second) == [["set c=3 ttl=0"]])
+        #expect(second.position == first.position + 1 && keyspace.journalDepth == 0)
+    }
+
+    @Test mutating func aVersionChangedAfterTheDrainIsNotCommitted() {
+        let e = set("a", "1")
+        let shard = keyspace.shard(for: e.keyHash)
+        let first = drain()
+        shard.lock.withLock { shard.setExpire(e, at: 9000) } // pending again
+        keyspace.noteCommitted(rowsBelow: first.rowLimit)
+        #expect(!keyspace.isCommitted(e))
+        let committedRow = { e.withKey { key in shard.lock.withLock { shard.committedRow(database: 0, key: key, hash: e.keyHash) } } }
+        #expect(committedRow() == .pending)
+        let second = drain()
+        #expect(!keyspace.isCommitted(e) && committedRow() == .pending)
+        keyspace.noteCommitted(rowsBelow: second.rowLimit)
+        #expect(keyspace.isCommitted(e) && e.header.l3Row == second.rowLimit - 1)
+        #expect(committedRow() == .row(second.rowLimit - 1))
+    }
+
+    @Test mutating func theConsumerIsWokenWhenTheThresholdIsReached() {
         set("a", "1"); set("b", "1")
         #expect(consumer.wakeups == 0)
         set("c", "1")
@@ -113,7 +149,7 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
         #expect(consumer.wakeups == 1 && keyspace.journalDepth == 3)
     }
 
-    @Test func nothingIsJournaledBeforeTheJournalOpens() {
+    @Test mutating func nothingIsJournaledBeforeTheJournalOpens() {
         let closed = Keyspace(databases: 1, shardCount: 2, now: 0)
         let k = Array("a".utf8), v = Array("1".utf8)
         let hash = closed.hasher.hash(k)
@@ -123,6 +159,6 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
                 _ = shard.insert(database: 0, key: kb, hash: hash, value: vb, expireAt: 0, now: 0)
             } }
         }
-        #expect(closed.journalDepth == 0 && closed.drainJournal().count == 0)
+        #expect(closed.journalDepth == 0 && closed.drainJournal(nextRow: &nextRow).count == 0)
     }
 }

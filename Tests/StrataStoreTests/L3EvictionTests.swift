@@ -1,10 +1,16 @@
 import Testing
 @testable import StrataStore
 
+/// A journal consumer that is never woken (threshold 0).
+final class IdleConsumer: JournalConsumer {
+    func journalReachedThreshold() {}
+}
+
 @Suite struct L3EvictionTests {
     @Test func committedValuesLeaveMemoryAsStubs() {
         let keyspace = Keyspace(databases: 1, shardCount: 4, now: 0)
-        keyspace.hasColdTier = true // eviction in L3 mode; nothing drains a journal here
+        keyspace.hasColdTier = true // eviction in L3 mode; the test drains the journal itself
+        keyspace.openJournal(consumer: IdleConsumer(), threshold: 0)
         keyspace.configureMemory(maxMemory: 64 * 1024, policy: .allkeysLRU, l1Share: 20)
         let value = [UInt8](repeating: 0x78, count: 1000)
         var entries: [Entry] = []
@@ -21,10 +27,12 @@ import Testing
         #expect(keyspace.usedMemory > 64 * 1024)
         // Nothing committed yet: nothing may leave memory.
         #expect(keyspace.evictIfNeeded(now: 0) == false)
-        for (i, entry) in entries.enumerated() {
-            let shard = keyspace.shard(for: entry.withKey { keyspace.hasher.hash($0) })
-            shard.lock.withLock { shard.markPersisted(entry, row: Int64(i + 1)) }
-        }
+        // Drained (rows assigned) but not committed: still nothing.
+        var nextRow: Int64 = 1
+        let batch = keyspace.drainJournal(nextRow: &nextRow)
+        #expect(batch.count == 200 && nextRow == 201)
+        #expect(keyspace.evictIfNeeded(now: 0) == false)
+        keyspace.noteCommitted(rowsBelow: batch.rowLimit)
         #expect(keyspace.evictIfNeeded(now: 0) == true)
         #expect(keyspace.usedMemory <= 64 * 1024)
         let stats = keyspace.statistics()
