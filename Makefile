@@ -43,8 +43,13 @@ deps:
 build:
 	$(SWIFT) build
 
+# Release builds skip Swift's run-time exclusivity checks (swift_beginAccess on class properties),
+# in Strata and in SwiftNIO alike: measured, that is 20% less server CPU per SET with L3 off
+# (docs/architecture.md, "Build"). Debug builds, which run the unit tests, keep the checks.
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
+
 release:
-	$(SWIFT) build -c release --product strata-server
+	$(SWIFT) build -c release --product strata-server $(RELEASE_FLAGS)
 
 run: release
 	exec $(RELEASE_BIN) $(ARGS)
