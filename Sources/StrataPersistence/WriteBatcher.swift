@@ -273,18 +273,15 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private func takeWork(stopping: Bool) -> JournalBatch? {
         let depth = keyspace.journalDepth
         guard depth > 0 else { return nil }
-        let (due, onlyWaiters, lastCommit) = lock.withLock {
-            let other = stopping || !drainWaiters.isEmpty || depth >= settings.batchMax
+        // Group commit without a gathering delay: writers that arrive during a commit wait for
+        // the next one, which starts as soon as this one ends. (Waiting half a commit's time
+        // for more writers before committing was measured slower once drains stopped holding
+        // every shard lock: -P 16 under `always`, 202k against 228k SET/s; -P 1, 26k against 32k.)
+        let due = lock.withLock {
+            stopping || !waiters.isEmpty || !drainWaiters.isEmpty || depth >= settings.batchMax
                 || WallClock.milliseconds() - keyspace.journalOldestPending >= Int64(settings.flushIntervalMilliseconds)
-            return (other || !waiters.isEmpty, !other, stats.lastCommitMicroseconds)
         }
         guard due else { return nil }
-        if onlyWaiters {
-            // Group commit: writers wait, but more are likely on their way (their connections are
-            // a round trip behind). Gathering for about half a commit's time makes one commit serve
-            // them too, instead of starting a commit for the first and another just after.
-            usleep(UInt32(min(500, max(50, lastCommit / 2))))
-        }
         return keyspace.drainJournal(nextRow: &nextRow)
     }
 
