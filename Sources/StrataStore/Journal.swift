@@ -82,13 +82,19 @@ public struct JournalBatch: Sendable {
 /// Counters shared by all shards' journals; the consumer reads them without any lock.
 final class JournalCounters: Sendable {
     /// Records appended since start (coalesced changes do not count): the journal's position.
+    /// Every journaled write adds to it, so it has a cache line of its own; the fields below are
+    /// read by every write and written only by drains and commits (see ``CacheLinePadding``).
+    private let paddingBeforeAppended = cacheLinePadding
     let appended = Atomic<UInt64>(0)
-    /// The position of the last drain.
+    private let paddingAfterAppended = cacheLinePadding
+    /// Records taken by drains since start.
     let drained = Atomic<UInt64>(0)
     /// Wall-clock ms of the first record appended after the last drain.
     let oldestPending = Atomic<Int64>(0)
     /// Pending records at which the consumer is woken (0: never).
     let threshold = Atomic<Int>(0)
+    /// L3 rows below this are committed (see ``Keyspace/noteCommitted(rowsBelow:)``).
+    let committedRows = Atomic<Int64>(0)
 }
 
 /// Called when the journal reaches its threshold; must be quick (it runs under a shard lock).
@@ -242,27 +248,33 @@ extension Keyspace {
     ///
     /// Shards are taken one at a time under their own lock. Every change counted in the position
     /// read first was appended (under its shard's lock) before that count, so the batch holds it.
-    /// Once a shard holds a flush marker, the rest is taken under all locks (a consistent cut):
-    /// the shards taken before then hold only changes from before that flush.
+    /// Changes appended meanwhile may be in the batch too (a shard taken later) or not (one taken
+    /// earlier); when none is left behind, the batch reaches the position read at the end.
+    /// Without that, a batch that took every change appended during it would report the earlier
+    /// position, nothing would be left to drain, and a SAVE waiting for the later one would wait
+    /// forever. Once a shard holds a flush marker, the rest is taken under all locks (a
+    /// consistent cut): the shards taken before then hold only changes from before that flush.
     public func drainJournal(nextRow: inout Int64) -> JournalBatch {
         var batch = JournalBatch(segments: [[]], flushes: [], bytes: [], position: 0, rowLimit: nextRow)
         let counters = journalCounters
+        // Only drains change `drained`, and only one consumer drains.
+        let drainedBefore = counters.drained.load(ordering: .relaxed)
         batch.position = counters.appended.load(ordering: .acquiring)
-        batch.bytes.reserveCapacity(Int(truncatingIfNeeded: batch.position &- counters.drained.load(ordering: .relaxed)) * 96)
+        batch.bytes.reserveCapacity(Int(truncatingIfNeeded: batch.position &- drainedBefore) * 96)
         var taken = 0
-        var consistentFrom: Int?
-        for (index, shard) in shards.enumerated() {
+        var flushPending = false
+        for shard in shards {
             shard.lock.lock()
             if shard.journalFlushes > 0 {
                 shard.lock.unlock()
-                consistentFrom = index
+                flushPending = true
                 break
             }
             taken += shard.journal.count
             if !shard.journal.isEmpty { shard.takeJournal(into: &batch, nextRow: &nextRow) }
             shard.lock.unlock()
         }
-        if consistentFrom != nil {
+        if flushPending {
             lockAll()
             batch.position = counters.appended.load(ordering: .relaxed)
             for shard in shards where !shard.journal.isEmpty {
@@ -271,10 +283,14 @@ extension Keyspace {
             }
             unlockAll()
         }
-        let drained = counters.drained.add(UInt64(taken), ordering: .relaxed).newValue
-        // Writers appending meanwhile saw records still pending and left the oldest-pending time
-        // alone; theirs are no older than this drain.
-        if counters.appended.load(ordering: .relaxed) != drained {
+        let drained = drainedBefore &+ UInt64(taken)
+        counters.drained.store(drained, ordering: .relaxed)
+        let appended = counters.appended.load(ordering: .acquiring)
+        if appended == drained {
+            batch.position = appended
+        } else {
+            // Writers appending meanwhile saw records still pending and left the oldest-pending
+            // time alone; theirs are no older than this drain.
             counters.oldestPending.store(Keyspace.coarseMilliseconds(), ordering: .relaxed)
         }
         batch.rowLimit = nextRow
@@ -283,7 +299,7 @@ extension Keyspace {
 
     /// Every row below `limit` is committed in L3: entries stored there may leave memory.
     public func noteCommitted(rowsBelow limit: Int64) {
-        committedRows.store(limit, ordering: .releasing)
+        journalCounters.committedRows.store(limit, ordering: .releasing)
     }
 
     /// Whether `entry`'s value is committed to L3 and unchanged since (so it may leave memory).
@@ -291,7 +307,7 @@ extension Keyspace {
     func isCommitted(_ entry: Entry) -> Bool {
         let row = entry.header.l3Row
         return entry.isWarm && row != 0 && entry.header.journalSlot < 0
-            && row < committedRows.load(ordering: .acquiring)
+            && row < journalCounters.committedRows.load(ordering: .acquiring)
     }
 
     /// A cheap wall clock (CLOCK_REALTIME_COARSE, a few ms of resolution) for journal ages.

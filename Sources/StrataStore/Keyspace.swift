@@ -27,7 +27,11 @@ public final class Keyspace: @unchecked Sendable {
     public let hasher: KeyHasher
     private let shardShift: UInt64
     private let startMilliseconds: Int64
+    /// Written by every write on every event loop: kept off the lines of the fields around it,
+    /// which every command reads (see ``CacheLinePadding``).
+    private let paddingBeforeUsed = cacheLinePadding
     private let used = Atomic<Int>(0)
+    private let paddingAfterUsed = cacheLinePadding
     private let maxMemoryBytes = Atomic<Int>(0)
     private let policyIndex = Atomic<Int>(1)
     private let l1SharePercent = Atomic<Int>(20)
@@ -46,8 +50,6 @@ public final class Keyspace: @unchecked Sendable {
     /// Woken when the journal reaches its threshold. Set with `journalOpen`.
     var journalConsumer: (any JournalConsumer)?
     let journalCounters = JournalCounters()
-    /// L3 rows below this are committed (see ``noteCommitted(rowsBelow:)``).
-    let committedRows = Atomic<Int64>(0)
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).
@@ -330,3 +332,11 @@ public final class Keyspace: @unchecked Sendable {
         shard.lock.withLock { shard.unwatch(database: database, key: key, token: token) }
     }
 }
+
+/// 64 bytes that keep a field written on every write off the cache line of fields that every
+/// command only reads (see ``Keyspace`` and ``JournalCounters``). Stored properties of a final
+/// class are laid out in declaration order, so padding before and after such a field leaves it
+/// alone on its line; otherwise each change would take that line away from the other cores'
+/// caches, and their next read of a neighbouring field would miss (false sharing).
+typealias CacheLinePadding = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+let cacheLinePadding: CacheLinePadding = (0, 0, 0, 0, 0, 0, 0, 0)

@@ -83,7 +83,10 @@ public final class Shard: @unchecked Sendable {
     /// Guards all of this shard's state. A pthread mutex: critical sections are a hash lookup or two.
     public let lock = ShardLock()
     public let index: Int
-    var tables: [HashTable]
+    private(set) var tables: [HashTable]
+    /// Bytes of every database's bucket array, kept in step by ``changeTable(_:_:)`` (summing
+    /// the tables after every write cost two reference-count operations per database).
+    private var bucketBytes = 0
     var l1 = TierList()
     var l2 = TierList()
     /// Keys with a TTL, for active expiry and the volatile-* policies.
@@ -183,7 +186,7 @@ public final class Shard: @unchecked Sendable {
                        expireAt: Int64, now: Int64) -> Entry {
         let entry = Entry.make(key: key, hash: hash, value: value, database: database, expireAt: expireAt,
                                now: keyspace.clockSeconds(now))
-        tables[database].insert(entry)
+        changeTable(database) { $0.insert(entry) }
         l2.pushFront(entry)
         if expireAt != 0 { addVolatile(entry) }
         touchWatchers(database: database, key: key)
@@ -253,7 +256,7 @@ public final class Shard: @unchecked Sendable {
     }
 
     private func unlink(_ entry: Entry) {
-        tables[Int(entry.header.database)].remove(entry)
+        changeTable(Int(entry.header.database)) { $0.remove(entry) }
         switch entry.header.tier {
         case .l1: l1.remove(entry)
         case .l2: l2.remove(entry)
@@ -329,7 +332,7 @@ public final class Shard: @unchecked Sendable {
         if let existing = tables[database].find(key, hash: hash) { unlink(existing) }
         let stub = Entry.makeStub(key: key, hash: hash, database: database, expireAt: expireAt, row: row,
                                   now: keyspace.clockSeconds(now))
-        tables[database].insert(stub)
+        changeTable(database) { $0.insert(stub) }
         if expireAt != 0 { addVolatile(stub) }
         rememberStub(stub)
         reportMemory()
@@ -360,7 +363,7 @@ public final class Shard: @unchecked Sendable {
             }
         }
         if database == nil || tables.count == 1 {
-            for i in tables.indices { tables[i].removeAll() }
+            for i in tables.indices { changeTable(i) { $0.removeAll() } }
             l1.removeAll()
             l2.removeAll()
             volatile.removeAll()
@@ -380,7 +383,7 @@ public final class Shard: @unchecked Sendable {
                     }
                     removeVolatile(entry)
                 }
-                tables[target].removeAll()
+                changeTable(target) { $0.removeAll() }
             }
         }
         reportMemory()
@@ -406,9 +409,15 @@ public final class Shard: @unchecked Sendable {
 
     /// Bytes this shard holds: entries plus bucket arrays plus the volatile index.
     var usedBytes: Int {
-        var total = l1.bytes + l2.bytes + volatile.capacity * 8
-        for table in tables { total += table.memoryCost }
-        return total
+        l1.bytes + l2.bytes + volatile.capacity * 8 + bucketBytes
+    }
+
+    /// Changes one database's table, keeping `bucketBytes` in step with its resizes.
+    @inline(__always)
+    private func changeTable(_ database: Int, _ body: (inout HashTable) -> Void) {
+        let before = tables[database].memoryCost
+        body(&tables[database])
+        bucketBytes += tables[database].memoryCost - before
     }
 
     /// Pushes this shard's change in size to the keyspace's global counter.
@@ -568,7 +577,7 @@ public final class Shard: @unchecked Sendable {
     public func committedRow(database: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> CommittedRow {
         guard database < tables.count, let entry = tables[database].find(key, hash: hash) else { return .absent }
         let row = entry.header.l3Row
-        return row != 0 && row < keyspace.committedRows.load(ordering: .acquiring) ? .row(row) : .pending
+        return row != 0 && row < keyspace.journalCounters.committedRows.load(ordering: .acquiring) ? .row(row) : .pending
     }
 }
 

@@ -332,6 +332,39 @@ def test_compaction_drops_superseded_rows_and_loses_nothing(server_factory):
         assert final[keys[350]] is None or ttl.value in range(900, 1001) or ttl.value == -1
 
 
+def test_expired_rows_are_purged_in_the_background(server_factory):
+    """Keys that expire leave rows behind (their value, then the tombstone active expiry writes);
+    the background compaction removes both, with no command touching the keys."""
+    server = server_factory()
+    volatile = [b"x:%d" % i for i in range(12_000)]
+    durable = [b"d:%d" % i for i in range(500)]
+    with server.connect() as c:
+        assert c.pipeline([("SET", k, b"v", "PX", 400) for k in volatile]) == [OK] * len(volatile)
+        assert c.pipeline([("SET", k, b"keep-" + k) for k in durable]) == [OK] * len(durable)
+        assert c.execute("SAVE") == OK
+        assert int(info(c, "persistence")["l3_rows"]) >= len(volatile) + len(durable)
+        # Only active expiry removes them: nothing reads these keys.
+        wait_for(lambda: c.execute("DBSIZE") == Integer(len(durable)), 20, "active expiry of 12,000 keys")
+
+        def purged():
+            fields = info(c, "persistence")
+            return int(fields["l3_rows"]) <= len(durable) and fields
+
+        fields = wait_for(purged, 30, "the expired keys' rows to be compacted away")
+        assert int(fields["l3_compacted_rows"]) >= 2 * len(volatile), fields
+        assert c.execute("SAVE") == OK
+    db = sqlite3.connect(f"file:{server.workdir / 'strata.db'}?mode=ro", uri=True)
+    left = db.execute("SELECT count(*) FROM log WHERE key LIKE 'x:%'").fetchone()[0]
+    total = db.execute("SELECT count(*) FROM log").fetchone()[0]
+    db.close()
+    assert left == 0 and total == len(durable), (left, total)
+    server.restart(kill=True)
+    wait_loaded(server)
+    with server.connect() as c:
+        assert c.execute("DBSIZE") == Integer(len(durable))
+        assert mget_all(c, durable) == {k: b"keep-" + k for k in durable}
+
+
 def test_changes_to_cold_keys_survive_a_restart(server_factory):
     """After a restart every key is a cold stub: TTL changes, deletions and overwrites made to
     stubs (without reading their values) must be recovered by the next restart."""
