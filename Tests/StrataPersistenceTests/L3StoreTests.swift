@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Testing
 @testable import StrataPersistence
 @testable import StrataStore
@@ -37,6 +38,58 @@ import Testing
         #expect(rows[0].2 == Array("a".utf8))
         #expect(try store.readValue(row: rows[0].0) == Array("one".utf8))
         _ = keyspace
+    }
+
+    /// Rows are numbered at the drain; SQLite must store each value exactly there, whether the
+    /// batcher lets SQLite pick the rows (a plain run) or binds them (after a FLUSHDB in the batch).
+    @Test func everyEntryLearnsTheRowItsValueIsStoredAt() throws {
+        let path = temporaryPath()
+        let keyspace = Keyspace(databases: 2, shardCount: 8, now: 1_000)
+        let tier = try L3Tier(path: path, keyspace: keyspace, settings: BatcherSettings())
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        tier.batcher.start()
+        func set(_ key: String, _ value: String, database: Int) {
+            let k = Array(key.utf8), v = Array(value.utf8)
+            let hash = keyspace.hasher.hash(k)
+            let shard = keyspace.shard(for: hash)
+            shard.lock.withLock {
+                k.withUnsafeBytes { kb in v.withUnsafeBytes { vb in
+                    if let old = shard.find(database: database, key: kb, hash: hash, now: 1_000, access: .peek) {
+                        _ = shard.replaceValue(old, with: vb, expireAt: 0, now: 1_000)
+                    } else {
+                        _ = shard.insert(database: database, key: kb, hash: hash, value: vb, expireAt: 0, now: 1_000)
+                    }
+                } }
+            }
+        }
+        for i in 0..<100 { set("k\(i)", "v\(i)", database: 0) }
+        for i in 0..<50 { set("m\(i)", "old", database: 1) }
+        try tier.batcher.barrier(on: group.next()).wait()
+        for i in 100..<150 { set("k\(i)", "v\(i)", database: 0) }
+        keyspace.flush(database: 1)
+        for i in 150..<200 { set("k\(i)", "v\(i)", database: 0) }
+        for i in 0..<10 { set("m\(i)", "new\(i)", database: 1) }
+        for i in 0..<20 { set("k\(i)", "again\(i)", database: 0) }
+        try tier.batcher.barrier(on: group.next()).wait()
+        for i in 200..<300 { set("k\(i)", "v\(i)", database: 0) }
+        tier.batcher.stop()
+
+        var expected: [(String, Int, String)] = (0..<300).map { ("k\($0)", 0, $0 < 20 ? "again\($0)" : "v\($0)") }
+        expected += (0..<10).map { ("m\($0)", 1, "new\($0)") }
+        for (key, database, value) in expected {
+            let k = Array(key.utf8)
+            let hash = keyspace.hasher.hash(k)
+            let shard = keyspace.shard(for: hash)
+            let entry = try #require(k.withUnsafeBytes { kb in
+                shard.lock.withLock { shard.find(database: database, key: kb, hash: hash, now: 1_000, access: .peek) }
+            })
+            #expect(keyspace.isCommitted(entry), "\(key)")
+            #expect(try tier.store.readValue(row: entry.header.l3Row) == Array(value.utf8), "\(key) at row \(entry.header.l3Row)")
+        }
+        // Database 1's old rows went with the FLUSHDB; superseded rows of k0…k19 remain until
+        // compaction.
+        #expect(tier.store.rowCount == 300 + 10 + 20)
     }
 
     @Test func newerSchemaIsRefused() throws {

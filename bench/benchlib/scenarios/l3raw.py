@@ -1,13 +1,15 @@
 """l3raw: the L3 write batcher's commit rate against raw SQLite for the same rows.
 
 Raw: bench/sqlite_raw.c (compiled here with cc) writes 1M random-key rows with 64-byte
-values in batches of 1,000 and 10,000, as appends to Strata's log schema and as plain
-upserts, under synchronous NORMAL and FULL. Batcher: strata-server with --l3-fsync everysec
-takes the same kind of rows from redis-benchmark (SET -r 1M -n 1M -d 64 -P 16), while INFO
-persistence is polled; its rate is the rows committed between the first and the last commit
-of the longest stretch where every commit took a full batch or more (the batcher never
-waited for work), divided by the time between those commits. Figures: batcher rows/s
-against each raw rows/s, and their ratio (the goal in issue 6 is >= 0.8).
+values in batches of 1,000 and 10,000, as appends to Strata's log schema (1, 16 and 64 rows
+per INSERT, SQLite numbering the rows) and as plain upserts, under synchronous NORMAL and
+FULL, with the pragmas L3Store sets on a new file (8 KiB pages). Batcher: strata-server with
+--l3-fsync everysec takes the same kind of rows from redis-benchmark (SET -r 1M -n 1M -d 64
+-P 16), while INFO persistence is polled; its rate is the rows committed between the first and
+the last commit of the longest stretch where every commit took a full batch or more (the
+batcher never waited for work), divided by the time between those commits. Figures: batcher
+rows/s against each raw rows/s, and their ratio; append64 writes as the batcher does (64 rows
+per INSERT), so its ratio is the like-for-like one (the goal in issue 6 is >= 0.8).
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ COLUMNS = ("Strata batcher (everysec)", "raw SQLite", "batcher/raw")
 ROWS = 1_000_000
 BATCHES = (10_000, 1_000)
 SYNCS = ("NORMAL", "FULL")
-# Modes of sqlite_raw: Strata's log schema, one row per INSERT and 16 (as the batcher binds
-# them), and the faster of the two plain upserts (a rowid table with a UNIQUE key; WITHOUT
-# ROWID measured slower, see sqlite_raw.c).
+# Modes of sqlite_raw: Strata's log schema, one row per INSERT, 16 (as the batcher bound them
+# from 374f390 on; a reference) and 64 (as it binds them now, WriteBatcher.rowsPerInsert), and
+# the faster of the two plain upserts (a rowid table with a UNIQUE key; WITHOUT ROWID measured
+# slower, see sqlite_raw.c).
 MODES = {"append": "append (log schema)", "append16": "append, 16 rows per INSERT",
-         "upsert_rowid": "upsert (kv, UNIQUE key)"}
+         "append64": "append, 64 rows per INSERT", "upsert_rowid": "upsert (kv, UNIQUE key)"}
+BATCHER_MODE = "append64"   # the raw mode that writes what the batcher writes
+PAGE_SIZE = 8192            # L3Store.pageSize: the page size of the batcher's new files
 BATCH_MAX = 10_000          # Strata's default l3-batch-max; the batcher runs with it
 POLL_S = 0.02               # INFO persistence sampling period
 DRAIN_TIMEOUT_S = 120       # after the load, wait at most this for the queue to empty
@@ -83,7 +88,7 @@ def parse_raw(text: str) -> dict[tuple[str, str, int], float]:
 def run_raw(binary: Path, rows: int, data_dir: Path) -> dict[tuple[str, str, int], float]:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [str(binary), "-n", str(rows), "-d", str(data_dir), "-m", ",".join(MODES),
-            "-b", ",".join(map(str, BATCHES)), "-s", ",".join(SYNCS)]
+            "-b", ",".join(map(str, BATCHES)), "-s", ",".join(SYNCS), "-p", str(PAGE_SIZE)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"sqlite_raw failed: {done.stderr.strip()[-300:]}")
@@ -285,9 +290,11 @@ def run(ctx: Context) -> Result:
     binary = compile_raw(ctx)
     raw_dir = ctx.settings.run_dir / "data" / "sqlite-raw"
     load = rbench.display(["-n", str(rows), "-r", str(ROWS), *BENCH_ARGS])
-    result.params = {"rows": rows, "key_space": ROWS, "value_bytes": 64, "batch_max": BATCH_MAX}
+    result.params = {"rows": rows, "key_space": ROWS, "value_bytes": 64, "batch_max": BATCH_MAX,
+                     "page_size": PAGE_SIZE}
     result.command(f"cc -O2 -o sqlite_raw bench/sqlite_raw.c -lsqlite3 && ./sqlite_raw -n {rows} "
-                   f"-m {','.join(MODES)} -b {','.join(map(str, BATCHES))} -s {','.join(SYNCS)}")
+                   f"-m {','.join(MODES)} -b {','.join(map(str, BATCHES))} -s {','.join(SYNCS)} "
+                   f"-p {PAGE_SIZE}")
     result.command(f"strata-server --persistence yes --l3-fsync everysec --l3-batch-max {BATCH_MAX}"
                    "   # under load")
     result.command(f"{load}   # INFO persistence polled every {POLL_S * 1000:.0f} ms")
@@ -295,11 +302,16 @@ def run(ctx: Context) -> Result:
                    "   # backlog")
     result.command(f"{load}; redis-cli -p PORT SAVE   # timed; l3_last_commit_usec")
     result.note("Rows: 16-byte keys key:NNNNNNNNNNNN drawn at random from 1M (redis-benchmark -r "
-                "1000000: ~63% distinct), 64-byte values. Raw (bench/sqlite_raw.c): a fresh WAL "
-                "database per run, cache_size -65536, wal_autocheckpoint 10000, timed from the "
-                "first BEGIN to the last COMMIT; append16 binds 16 rows per INSERT statement, as "
-                "the batcher does since commit 374f390; upsert = INSERT ... ON CONFLICT(key) DO UPDATE "
-                "into a rowid table with a UNIQUE key (faster here than WITHOUT ROWID).")
+                "1000000: ~63% distinct), 64-byte values. Raw (bench/sqlite_raw.c): a fresh "
+                f"database per run with L3Store's pragmas for a new file (page_size {PAGE_SIZE} "
+                "before WAL mode, cache_size -65536, wal_autocheckpoint "
+                f"{40_960_000 // PAGE_SIZE} = 40960000 / page size), timed from the first BEGIN "
+                "to the last COMMIT; the appends let SQLite number the rows, as the batcher does "
+                "for a run of rows that are exactly the ones SQLite picks next (-S binds seq, as "
+                "it does otherwise); append64 writes 64 rows per INSERT statement as the batcher does now (its "
+                "batcher/raw ratio is the like-for-like one), append16 16 as it did from commit "
+                "374f390 on (for reference); upsert = INSERT ... ON CONFLICT(key) DO UPDATE into a rowid table "
+                "with a UNIQUE key (faster here than WITHOUT ROWID).")
     result.note("Batcher, backlog: the SETs are held in the queue (l3-batch-max and "
                 "l3-flush-interval at their maximum), then SAVE commits them all in one "
                 "transaction; rate = rows it wrote (after coalescing) / l3_last_commit_usec (the "
@@ -340,10 +352,12 @@ def run(ctx: Context) -> Result:
         # Ratios per round too: on a shared machine a round's raw and batcher figures are
         # measured close together, so their ratio is steadier than the ratio of medians.
         append = raw.get(("append", "NORMAL", BATCH_MAX))
+        batcher_like = raw.get((BATCHER_MODE, "NORMAL", BATCH_MAX))
         append16 = raw.get(("append16", "NORMAL", BATCH_MAX))
         upsert = raw.get(("upsert_rowid", "NORMAL", BATCH_MAX))
         for what, value in (("backlog", drain), ("under load", sustained)):
-            for name, base in (("append", append), ("append16", append16), ("upsert", upsert)):
+            for name, base in (("append", append), (BATCHER_MODE, batcher_like),
+                               ("append16", append16), ("upsert", upsert)):
                 result.add(f"per-round ratio: {what} / raw {name}, batch {BATCH_MAX:,}, NORMAL",
                            "", "x", "strata", value / base if value and base else None)
         result.add("backlog: rows in the one commit", "", "rows", "strata", backlog.rows, "")
@@ -361,10 +375,11 @@ def run(ctx: Context) -> Result:
             result.note("In some round the flush interval ran out during the load and part of "
                         "the backlog was committed before SAVE (counted apart).")
         ctx.log(f"  round {rnd}/{ctx.rounds} raw NORMAL/{BATCH_MAX:,}: append {append or 0:,.0f}, "
-                f"append16 {append16 or 0:,.0f}, upsert {upsert or 0:,.0f} rows/s; "
-                f"load average {load_average()}")
+                f"{BATCHER_MODE} {batcher_like or 0:,.0f}, append16 {append16 or 0:,.0f}, "
+                f"upsert {upsert or 0:,.0f} rows/s; load average {load_average()}")
         ctx.log(f"  round {rnd}/{ctx.rounds} backlog: {backlog.rows:,} rows in {backlog.commit_s:.2f}s "
                 f"= {drain:,.0f} rows/s ({ratio_text(drain, append)} of append, "
+                f"{ratio_text(drain, batcher_like)} of {BATCHER_MODE} (as the batcher), "
                 f"{ratio_text(drain, append16)} of append16, "
                 f"{ratio_text(drain, upsert)} of upsert); SAVE {backlog.save_s:.2f}s")
         ctx.log(f"  round {rnd}/{ctx.rounds} under load: {loaded.set_rps:,.0f} SET/s; sustained "
