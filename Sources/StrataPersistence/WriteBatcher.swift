@@ -474,9 +474,13 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         return (inserted, updated)
     }
 
-    /// Under `everysec`, makes the WAL durable about once a second.
+    /// About once a second, copies the WAL into the database file (a PASSIVE checkpoint). Under
+    /// `everysec` this is what makes the WAL durable (the checkpoint fsyncs it). Under every
+    /// policy it keeps the WAL short: otherwise it grows to the ~40 MB auto-checkpoint (the file
+    /// keeps that size), and under `always`, whose small commits each rewrite the last page,
+    /// that is reached within seconds (`make bench`: 56 MB on disk after 200k SETs, against
+    /// 27 MB with 4 KiB pages).
     private func syncIfDue() {
-        guard policy == .everysec else { return }
         let now = WallClock.milliseconds()
         guard now - lastSync >= 1000 else { return }
         lastSync = now

@@ -15,7 +15,7 @@ TITLE = "Persistence: SET throughput with fsync everysec / always"
 ARGS = ["-t", "set", "-r", "1000000", "-d", "64", "-c", "50", "-P", "16"]
 # fsync policy -> requests for a full run. 'always' gets fewer: a server that
 # fsyncs per command instead of per batch would otherwise take many minutes.
-MODES = {"everysec": 500_000, "always": 200_000}
+MODES = {"everysec": 1_000_000, "always": 400_000}
 # A run slower than this is recorded as n/a and not repeated in later rounds.
 TIMEOUT_S = 120
 MIB = 1024 * 1024
