@@ -99,10 +99,15 @@ struct Compactor {
         if selectStatement == nil {
             selectStatement = try db.prepare(
                 "SELECT seq, db, key FROM log WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?")
-            deleteStatement = try db.prepare("DELETE FROM log WHERE seq = ?")
+            deleteStatement = try db.prepare("DELETE FROM log WHERE seq >= ? AND seq <= ?")
         }
         let select = selectStatement!, delete = deleteStatement!
-        var doomed: [Int64] = []
+        // Dead rows as runs of consecutive examined rows: no other row lies between two rows of a
+        // run (the SELECT returned every row in its range, and new rows only go after the pass),
+        // so each run goes with one range DELETE instead of one per row.
+        var doomed: [ClosedRange<Int64>] = []
+        var doomedRows = 0
+        var extendsRun = false
         var examined = 0
         var last = cursor - 1
         select.bind(1, cursor)
@@ -120,9 +125,19 @@ struct Compactor {
                 let current = shard.lock.withLock { shard.committedRow(database: database, key: key, hash: hash) }
                 let held = !heldBack.isEmpty && heldBack.contains(HeldKey(database: database, key: Array(key)))
                 switch Compactor.verdict(seq: seq, current: current, heldBack: held) {
-                case .keep: break
-                case .delete: doomed.append(seq)
-                case .keepAndHoldBack: heldBack.insert(HeldKey(database: database, key: Array(key)))
+                case .keep:
+                    extendsRun = false
+                case .delete:
+                    if extendsRun, let run = doomed.popLast() {
+                        doomed.append(run.lowerBound...seq)
+                    } else {
+                        doomed.append(seq...seq)
+                    }
+                    extendsRun = true
+                    doomedRows += 1
+                case .keepAndHoldBack:
+                    extendsRun = false
+                    heldBack.insert(HeldKey(database: database, key: Array(key)))
                 }
             }
         }
@@ -136,14 +151,15 @@ struct Compactor {
         guard !doomed.isEmpty else { return 0 }
         defer { delete.reset() }
         try db.transaction { () throws(SQLiteError) in
-            for seq in doomed {
+            for run in doomed {
                 delete.reset()
-                delete.bind(1, seq)
+                delete.bind(1, run.lowerBound)
+                delete.bind(2, run.upperBound)
                 try delete.step()
             }
         }
-        rowsCompacted += Int64(doomed.count)
-        noteDeleted(Int64(doomed.count))
-        return doomed.count
+        rowsCompacted += Int64(doomedRows)
+        noteDeleted(Int64(doomedRows))
+        return doomedRows
     }
 }
