@@ -61,12 +61,14 @@ public struct BatcherStatistics: Sendable {
 ///
 /// Writers never touch the batcher: a write appends to its shard's journal under the shard lock
 /// it already holds, and changes to the same key coalesce there (see StrataStore's Journal.swift).
-/// The batcher drains the journal (everything pending, a consistent cut) when a batch is full,
+/// The batcher drains the journal (everything pending, one shard at a time) when a batch is full,
 /// the flush interval has passed, a writer waits for durability, or it is stopping.
 ///
-/// `@unchecked Sendable`: the mutable state below is guarded by `lock` (a condition lock lets the
-/// thread sleep until woken or its interval passes); SQLite and `retry`/`lastSync` are touched only
-/// by the batcher thread.
+/// `@unchecked Sendable`: `settings`, `waiters`, `drainWaiters`, `stats`, `savedPosition`,
+/// `stopping`, `thread` and `pendingPragma` are guarded by `lock` (a separate condition lock lets
+/// the thread sleep until woken or its interval passes); SQLite, its statements, `retry`,
+/// `lastSync`, `nextRow`, `sqliteNextRow`, `explicitRowsOnly` and the compactor are touched only by
+/// the batcher thread (`nextRow` and `sqliteNextRow` also in `start`, before the thread exists).
 public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private let store: L3Store
     private let keyspace: Keyspace
