@@ -892,7 +892,7 @@ def test_expiry_during_loading_does_not_delete_a_newer_version(server_factory):
     a newer row of the same key (no TTL) is loaded later. Active expiry of the old stub must not
     leave a tombstone that deletes the newer version at the next restart."""
     server = server_factory("--hz", 100)
-    deadline = now_ms() + 5000
+    deadline = now_ms() + 12_000
     with server.connect(timeout=60) as c:
         assert c.execute("SET", "k", "old", "PXAT", deadline) == OK           # the first row
         for start in range(0, 300_000, 20_000):
@@ -901,10 +901,19 @@ def test_expiry_during_loading_does_not_delete_a_newer_version(server_factory):
             assert c.pipeline(commands) == [OK] * len(commands)
         assert c.execute("SET", "k", "new") == OK                            # the last row
     server.stop()
-    wait = deadline / 1000 - 0.3 - time.time()
+    # Calibrate on this machine: the time from start to the first row loaded (opening and
+    # checking the file) and the time loading takes. Nothing expires in this start.
+    started = time.time()
+    server.start()
+    loaded = wait_loaded(server)
+    loading_s = int(loaded["l3_load_ms"]) / 1000
+    opening_s = max(0.0, time.time() - started - loading_s)
+    server.stop()
+    # Start so that the old row's deadline falls in the middle of loading.
+    wait = deadline / 1000 - (opening_s + loading_s / 2) - time.time()
     if wait < 0:
-        pytest.skip("writing the data set took too long to place the expiry inside the load")
-    time.sleep(wait)  # a deadline in the data, not a poll: start just before the old row expires
+        pytest.skip("writing and calibrating took too long to place the expiry inside the load")
+    time.sleep(wait)  # a deadline in the data, not a poll
     server.start()
     fields = wait_loaded(server)
     with server.connect() as c:
