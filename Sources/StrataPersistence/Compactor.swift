@@ -107,7 +107,6 @@ struct Compactor {
         // so each run goes with one range DELETE instead of one per row.
         var doomed: [ClosedRange<Int64>] = []
         var doomedRows = 0
-        var extendsRun = false
         var examined = 0
         var last = cursor - 1
         select.bind(1, cursor)
@@ -118,6 +117,7 @@ struct Compactor {
             examined += 1
             let seq = select.int64(0)
             let database = Int(select.int64(1))
+            let previous = last
             last = seq
             select.withBlob(2) { key in
                 let hash = keyspace.hasher.hash(key)
@@ -126,17 +126,16 @@ struct Compactor {
                 let held = !heldBack.isEmpty && heldBack.contains(HeldKey(database: database, key: Array(key)))
                 switch Compactor.verdict(seq: seq, current: current, heldBack: held) {
                 case .keep:
-                    extendsRun = false
+                    break
                 case .delete:
-                    if extendsRun, let run = doomed.popLast() {
-                        doomed.append(run.lowerBound...seq)
+                    // The row just before it in this chunk was dead too: the run grows.
+                    if let run = doomed.last, run.upperBound == previous {
+                        doomed[doomed.count - 1] = run.lowerBound...seq
                     } else {
                         doomed.append(seq...seq)
                     }
-                    extendsRun = true
                     doomedRows += 1
                 case .keepAndHoldBack:
-                    extendsRun = false
                     heldBack.insert(HeldKey(database: database, key: Array(key)))
                 }
             }

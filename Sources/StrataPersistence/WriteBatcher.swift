@@ -386,17 +386,15 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         var parameter: Int32 = 1
         for index in records.indices {
             let record = records[index]
-            let key = UnsafeRawBufferPointer(rebasing: bytes[record.offset..<record.offset + Int(record.keyLength)])
             if bindingSeq {
                 insert.bind(parameter, record.row)
                 parameter += 1
             }
             insert.bind(parameter, Int64(record.database))
             // The batch's bytes outlive the statement's step: no copies.
-            insert.bindStatic(parameter + 1, key)
+            insert.bindStatic(parameter + 1, record.key(in: bytes))
             if record.kind == .write {
-                let end = key.count + record.offset
-                insert.bindStatic(parameter + 2, UnsafeRawBufferPointer(rebasing: bytes[end..<end + Int(record.valueLength)]))
+                insert.bindStatic(parameter + 2, record.value(in: bytes))
             } else {
                 insert.bindNull(parameter + 2)
             }

@@ -102,9 +102,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     }
 
     /// The key's and the value's bytes, valid for as long as the caller keeps the entry alive
-    /// (a ManagedBuffer's elements live inside the object and never move). For handing both to C
-    /// code that reads them later, such as SQLite binding them to a statement until it runs.
-    public var unsafeKeyAndValue: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// (a ManagedBuffer's elements live inside the object and never move); for the journal's
+    /// drain, which copies both.
+    var unsafeKeyAndValue: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         let keyLength = keyCount, valueLength = valueCount
         return withUnsafeMutablePointerToElements {
             (UnsafeRawBufferPointer(start: $0, count: keyLength),

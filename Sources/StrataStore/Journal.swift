@@ -48,6 +48,19 @@ public struct JournalRecord: Sendable {
     /// `.write` and `.delete`: the L3 row this record becomes (assigned at the drain, ascending).
     /// `.expire`: the existing row holding the stub's value.
     public var row: Int64
+
+    /// The key's bytes within `bytes` (the batch's ``JournalBatch/bytes``).
+    @inline(__always)
+    public func key(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(keyLength)])
+    }
+
+    /// The value's bytes within `bytes` (empty unless `.write`).
+    @inline(__always)
+    public func value(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let start = offset + Int(keyLength)
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<start + Int(valueLength)])
+    }
 }
 
 /// Everything the journal held at one drain, in order: `segments[0]`, then `flushes[0]`, then
@@ -69,13 +82,12 @@ public struct JournalBatch: Sendable {
 
     /// The key of `record`, valid during the call.
     public func withKey<R>(of record: JournalRecord, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[record.offset..<record.offset + Int(record.keyLength)])) }
+        try bytes.withUnsafeBytes { try body(record.key(in: $0)) }
     }
 
     /// The value of a `.write` record, valid during the call.
     public func withValue<R>(of record: JournalRecord, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let start = record.offset + Int(record.keyLength)
-        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<start + Int(record.valueLength)])) }
+        try bytes.withUnsafeBytes { try body(record.value(in: $0)) }
     }
 }
 
@@ -302,12 +314,16 @@ extension Keyspace {
         journalCounters.committedRows.store(limit, ordering: .releasing)
     }
 
+    /// Whether L3 row `row` (0: none) holds a committed version.
+    @inline(__always)
+    func isCommittedRow(_ row: Int64) -> Bool {
+        row != 0 && row < journalCounters.committedRows.load(ordering: .acquiring)
+    }
+
     /// Whether `entry`'s value is committed to L3 and unchanged since (so it may leave memory).
     @inline(__always)
     func isCommitted(_ entry: Entry) -> Bool {
-        let row = entry.header.l3Row
-        return entry.isWarm && row != 0 && entry.header.journalSlot < 0
-            && row < journalCounters.committedRows.load(ordering: .acquiring)
+        entry.isWarm && entry.header.journalSlot < 0 && isCommittedRow(entry.header.l3Row)
     }
 
     /// A cheap wall clock (CLOCK_REALTIME_COARSE, a few ms of resolution) for journal ages.

@@ -576,8 +576,7 @@ public final class Shard: @unchecked Sendable {
     /// What the keyspace says about a key's L3 rows, for compaction (see ``CommittedRow``).
     public func committedRow(database: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> CommittedRow {
         guard database < tables.count, let entry = tables[database].find(key, hash: hash) else { return .absent }
-        let row = entry.header.l3Row
-        return row != 0 && row < keyspace.journalCounters.committedRows.load(ordering: .acquiring) ? .row(row) : .pending
+        return keyspace.isCommittedRow(entry.header.l3Row) ? .row(entry.header.l3Row) : .pending
     }
 }
 

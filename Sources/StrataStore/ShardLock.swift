@@ -53,9 +53,4 @@ public final class ShardLock: @unchecked Sendable {
         defer { unlock() }
         return try body()
     }
-
-    @inline(__always)
-    public func withLockVoid(_ body: () throws -> Void) rethrows {
-        try withLock(body)
-    }
 }
