@@ -92,6 +92,29 @@ import Testing
         #expect(tier.store.rowCount == 300 + 10 + 20)
     }
 
+    @Test func newFilesGetEightKiBPagesAndOlderFilesKeepTheirs() throws {
+        let fresh = temporaryPath()
+        let store = try L3Store(path: fresh, synchronous: "NORMAL")
+        #expect(try store.writer.integer("PRAGMA page_size") == Int64(L3Store.pageSize))
+        #expect(try store.writer.integer("PRAGMA wal_autocheckpoint") == 5000) // ~40 MB of WAL
+
+        // A file made with 4 KiB pages (as before) opens as it is, and its WAL is checkpointed
+        // after the same ~40 MB.
+        let older = temporaryPath()
+        do {
+            let connection = try SQLiteConnection(path: older)
+            try connection.execute("PRAGMA page_size=4096")
+            try connection.execute("""
+                CREATE TABLE log (seq INTEGER PRIMARY KEY, db INTEGER NOT NULL, key BLOB NOT NULL,
+                                  value BLOB, expire_at INTEGER NOT NULL DEFAULT 0);
+                PRAGMA user_version = 1;
+                """)
+        }
+        let reopened = try L3Store(path: older, synchronous: "NORMAL")
+        #expect(try reopened.writer.integer("PRAGMA page_size") == 4096)
+        #expect(try reopened.writer.integer("PRAGMA wal_autocheckpoint") == 10000)
+    }
+
     @Test func newerSchemaIsRefused() throws {
         let path = temporaryPath()
         do {
