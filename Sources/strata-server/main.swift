@@ -83,6 +83,20 @@ struct StrataServerCommand: AsyncParsableCommand {
                 logger.notice("L3 loaded", metadata: ["rows": .string(String(rows)), "ms": .string(String(milliseconds))])
             }
         }
+        // Objects every event loop touches on every command, alive until exit: keep their
+        // reference counts from bouncing between cores (ProcessLifetime).
+        keyspace.makeImmortal()
+        ProcessLifetime.makeImmortal(context)
+        ProcessLifetime.makeImmortal(context.statistics)
+        for spec in context.commands.commands {
+            ProcessLifetime.makeImmortal(spec)
+            spec.subcommands.forEach(ProcessLifetime.makeImmortal)
+        }
+        if let l3 {
+            ProcessLifetime.makeImmortal(l3)
+            ProcessLifetime.makeImmortal(l3.batcher)
+        }
+        if let router { ProcessLifetime.makeImmortal(router) }
         let server = StrataServer(context: context, group: eventLoops, logger: logger)
         let cron = CronService(context: context)
         var clusterServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
