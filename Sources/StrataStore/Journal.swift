@@ -179,26 +179,33 @@ extension Shard {
     /// the batch is (``Keyspace/noteCommitted(rowsBelow:)``).
     func takeJournal(into batch: inout JournalBatch, nextRow: inout Int64) {
         var segment = 0
-        for change in journal {
-            switch change {
-            case .flush(let database):
-                segment += 1
-                if batch.flushes.count < segment { batch.flushes.append(database) }
-                if batch.segments.count <= segment { batch.segments.append([]) }
-            case .write(let entry):
-                entry.header.journalSlot = -1
-                entry.header.l3Row = nextRow
-                batch.segments[segment].append(copy(entry, kind: .write, row: nextRow, into: &batch.bytes))
-                nextRow += 1
-            case .delete(let entry):
-                entry.header.journalSlot = -1
-                batch.segments[segment].append(copy(entry, kind: .delete, row: nextRow, into: &batch.bytes))
-                nextRow += 1
-            case .expire(let entry):
-                entry.header.journalSlot = -1
-                batch.segments[segment].append(JournalRecord(
-                    kind: .expire, database: entry.header.database, keyLength: 0, valueLength: 0,
-                    offset: batch.bytes.count, expireAt: entry.header.expireAt, row: entry.header.l3Row))
+        // Each change is moved out of its slot, which is left holding a trivial value: taking a
+        // change costs no retain, and its release is the only reference-count write on the entry.
+        journal.withUnsafeMutableBufferPointer { changes in
+            guard let first = changes.baseAddress else { return }
+            for slot in first..<first + changes.count {
+                let change = slot.move()
+                slot.initialize(to: .flush(nil))
+                switch change {
+                case .flush(let database):
+                    segment += 1
+                    if batch.flushes.count < segment { batch.flushes.append(database) }
+                    if batch.segments.count <= segment { batch.segments.append([]) }
+                case .write(let entry):
+                    entry.header.journalSlot = -1
+                    entry.header.l3Row = nextRow
+                    batch.segments[segment].append(copy(entry, kind: .write, row: nextRow, into: &batch.bytes))
+                    nextRow += 1
+                case .delete(let entry):
+                    entry.header.journalSlot = -1
+                    batch.segments[segment].append(copy(entry, kind: .delete, row: nextRow, into: &batch.bytes))
+                    nextRow += 1
+                case .expire(let entry):
+                    entry.header.journalSlot = -1
+                    batch.segments[segment].append(JournalRecord(
+                        kind: .expire, database: entry.header.database, keyLength: 0, valueLength: 0,
+                        offset: batch.bytes.count, expireAt: entry.header.expireAt, row: entry.header.l3Row))
+                }
             }
         }
         journal.removeAll(keepingCapacity: journal.capacity <= 65_536)
