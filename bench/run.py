@@ -134,7 +134,7 @@ def main(argv: list[str]) -> int:
                 result.status, result.reason = "failed", f"{err.__class__.__name__}: {err}"
             finally:
                 ctx.stop_all()
-            results.append(result.to_json(args.rounds, args.quick, env))
+            results.append(result.to_json(result.rounds or args.rounds, args.quick, env))
             ctx.log(f"   {name} took {time.monotonic() - begin:.0f}s")
     finally:
         ctx.stop_all()

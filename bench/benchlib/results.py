@@ -55,6 +55,8 @@ class Result:
         # Redis (e.g. ("Strata batcher", "raw SQLite", "batcher/raw")); values still go under
         # "strata" and "redis".
         self.columns: tuple[str, str, str] | None = None
+        # Rounds this scenario ran, when it differs from --rounds (None: as asked).
+        self.rounds: int | None = None
         self._figures: dict[tuple[str, str], Figure] = {}
 
     def add(self, group: str, metric: str, unit: str, system: str, value,
