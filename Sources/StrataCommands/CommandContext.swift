@@ -10,8 +10,14 @@ public struct CommandContext {
     public var reply: RESPReplyWriter
     /// Unix milliseconds, read once per command so every key in it sees the same time.
     public var now: Int64
-    /// Set during EXEC: every shard lock is already held.
-    public var allShardsLocked = false
+    /// Set during EXEC: the caller already holds the lock of every shard the command touches
+    /// (of its keys' shards when every queued command names its keys, of all shards otherwise;
+    /// see `TransactionCommands.exec`), so handlers take none.
+    public var shardsLocked = false
+    /// While `shardsLocked`: the indices of the shards held, nil when all are. Debug builds check
+    /// that every shard a command reaches through ``withKey(_:_:)`` or ``withShards(for:_:)`` is
+    /// among them (a command must name every key it touches in its key positions).
+    public var heldShards: [Int]?
     /// The command being run (for error messages that name it).
     public var command: CommandSpec?
     /// The connection's event loop, for commands that finish later.
@@ -59,7 +65,10 @@ public struct CommandContext {
         arguments.withBytes(index) { key in
             let hash = keyspace.hasher.hash(key)
             let shard = keyspace.shard(for: hash)
-            if allShardsLocked { return body(shard, key, hash) }
+            if shardsLocked {
+                assert(holds(keyspace.shardIndex(for: hash)), "\(commandName): key \(index) is in a shard EXEC did not lock")
+                return body(shard, key, hash)
+            }
             shard.lock.lock()
             defer { shard.lock.unlock() }
             return body(shard, key, hash)
@@ -68,7 +77,10 @@ public struct CommandContext {
 
     /// Runs `body` holding the locks of every shard that owns one of `keyHashes` (in index order).
     public func withShards<R>(for keyHashes: [UInt64], _ body: () -> R) -> R {
-        if allShardsLocked { return body() }
+        if shardsLocked {
+            assert(keyHashes.allSatisfy { holds(keyspace.shardIndex(for: $0)) }, "\(commandName): a key is in a shard EXEC did not lock")
+            return body()
+        }
         var indices = keyHashes.map { keyspace.shardIndex(for: $0) }
         indices.sort()
         var previous = -1
@@ -84,9 +96,17 @@ public struct CommandContext {
         return body()
     }
 
+    /// Whether the shard at `index` is among those held while `shardsLocked`.
+    private func holds(_ index: Int) -> Bool {
+        heldShards.map { $0.contains(index) } ?? true
+    }
+
     /// Runs `body` holding every shard lock.
     public func withAllShards<R>(_ body: () -> R) -> R {
-        if allShardsLocked { return body() }
+        if shardsLocked {
+            assert(heldShards == nil, "\(commandName): needs every shard, EXEC locked some")
+            return body()
+        }
         keyspace.lockAll()
         defer { keyspace.unlockAll() }
         return body()

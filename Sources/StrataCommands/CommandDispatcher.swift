@@ -58,7 +58,7 @@ public enum CommandDispatcher {
             }
         }
         if spec.flags.contains(.denyOOM) && server.keyspace.maxMemory > 0 {
-            if !context.allShardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
+            if !context.shardsLocked && !server.keyspace.evictIfNeeded(now: context.now) {
                 // With L3, values not yet committed cannot leave memory: rather than refuse the
                 // write, wait for the batcher to commit them, then try again (backpressure).
                 // Only while something is uncommitted: otherwise waiting cannot help.
@@ -132,7 +132,7 @@ public enum CommandDispatcher {
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
         context.command = spec
         spec.handler?(&context)
-        if spec.flags.contains(.write) && !context.allShardsLocked && context.server.keyspace.maxMemory > 0 {
+        if spec.flags.contains(.write) && !context.shardsLocked && context.server.keyspace.maxMemory > 0 {
             context.server.keyspace.evictIfNeeded(now: context.now)
         }
     }

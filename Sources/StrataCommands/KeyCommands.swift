@@ -141,7 +141,7 @@ enum KeyCommands {
         let pattern = c.arguments.bytes(1)
         let all = pattern == [UInt8(ascii: "*")]
         let found = c.keyspace.keys(database: c.database, matching: all ? nil : pattern, now: c.now,
-                                    locked: c.allShardsLocked)
+                                    locked: c.shardsLocked)
         c.reply.arrayHeader(found.count)
         for key in found { c.reply.bulk(key) }
     }
@@ -172,7 +172,7 @@ enum KeyCommands {
         var keys: [[UInt8]] = []
         let typeMatches = typeName == nil || typeName! == Array("string".utf8)
         let next = c.keyspace.scan(database: c.database, cursor: cursor, count: count, now: c.now,
-                                   locked: c.allShardsLocked) { entry in
+                                   locked: c.shardsLocked) { entry in
             guard typeMatches else { return }
             entry.withKey { key in
                 if let pattern, !GlobPattern.matches(pattern: pattern, key) { return }
@@ -210,7 +210,7 @@ enum KeyCommands {
     }
 
     static func randomkey(_ c: inout CommandContext) {
-        if let key = c.keyspace.randomKey(database: c.database, now: c.now, locked: c.allShardsLocked) {
+        if let key = c.keyspace.randomKey(database: c.database, now: c.now, locked: c.shardsLocked) {
             c.reply.bulk(key)
         } else {
             c.reply.null()
@@ -218,7 +218,7 @@ enum KeyCommands {
     }
 
     static func dbsize(_ c: inout CommandContext) {
-        if c.allShardsLocked {
+        if c.shardsLocked {
             c.reply.integer(c.keyspace.shards.reduce(0) { $0 + $1.keyCount(database: c.database) })
         } else {
             c.reply.integer(c.keyspace.keyCount(database: c.database))
@@ -227,13 +227,13 @@ enum KeyCommands {
 
     static func flushdb(_ c: inout CommandContext) {
         guard flushOptionValid(&c) else { return }
-        c.keyspace.flush(database: c.database, locked: c.allShardsLocked)
+        c.keyspace.flush(database: c.database, locked: c.shardsLocked)
         c.reply.ok()
     }
 
     static func flushall(_ c: inout CommandContext) {
         guard flushOptionValid(&c) else { return }
-        c.keyspace.flush(database: nil, locked: c.allShardsLocked)
+        c.keyspace.flush(database: nil, locked: c.shardsLocked)
         c.reply.ok()
     }
 

@@ -118,7 +118,7 @@ enum ServerCommands {
             }
         }
         if let failure { c.error(failure); return }
-        c.server.updateConfiguration(evict: !c.allShardsLocked) { configuration in
+        c.server.updateConfiguration(evict: !c.shardsLocked) { configuration in
             for (directive, value) in changes { try? directive.apply(value, to: &configuration) }
         }
         c.reply.ok()
@@ -126,7 +126,7 @@ enum ServerCommands {
 
     static func configResetStat(_ c: inout CommandContext) {
         c.server.statistics.reset()
-        if c.allShardsLocked {
+        if c.shardsLocked {
             for shard in c.keyspace.shards { shard.resetStatisticsLocked() }
         } else {
             c.keyspace.resetStatistics()
@@ -209,7 +209,7 @@ enum ServerCommands {
     private static func infoSection(_ name: String, _ c: inout CommandContext) -> String? {
         let server = c.server
         let configuration = server.configuration
-        let locked = c.allShardsLocked
+        let locked = c.shardsLocked
         func lines(_ title: String, _ fields: [(String, String)]) -> String {
             "# \(title)\r\n" + fields.map { "\($0.0):\($0.1)\r\n" }.joined()
         }

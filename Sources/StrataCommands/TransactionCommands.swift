@@ -36,7 +36,7 @@ enum TransactionCommands {
 
     static func unwatch(_ c: inout CommandContext) {
         // Inside EXEC every shard lock is held, and EXEC unwatches everything anyway.
-        if !c.allShardsLocked { unwatchAll(c.client, keyspace: c.keyspace) }
+        if !c.shardsLocked { unwatchAll(c.client, keyspace: c.keyspace) }
         c.reply.ok()
     }
 
@@ -49,7 +49,11 @@ enum TransactionCommands {
         }
         c.client.transaction = nil
         let keyspace = c.keyspace
-        keyspace.lockAll()
+        // The shards of every key the queue and the watches name, or all of them when a queued
+        // command names no keys (KEYS, FLUSHDB, INFO, ... may touch any shard). Held from the
+        // WATCH check to the last command: no other client's command on these keys interleaves.
+        let shards = transactionShards(queue, watched: c.client.watchedKeys, keyspace: keyspace)
+        keyspace.lock(shards)
         // A watched key that was alive when watched and has expired since counts as changed:
         // looking it up removes it, and the removal marks this client's token.
         let now = c.now
@@ -61,23 +65,46 @@ enum TransactionCommands {
         }
         let aborted = c.client.watchToken?.isDirty ?? false
         if aborted {
-            keyspace.unlockAll()
+            keyspace.unlock(shards)
             unwatchAll(c.client, keyspace: keyspace)
             c.reply.nullArray()
             return
         }
         let savedArguments = c.arguments
-        c.allShardsLocked = true
+        c.shardsLocked = true
+        c.heldShards = shards
         c.reply.arrayHeader(queue.count)
         for command in queue {
             c.arguments = command.arguments
             CommandDispatcher.run(command.spec, &c)
         }
-        c.allShardsLocked = false
+        c.shardsLocked = false
+        c.heldShards = nil
         c.arguments = savedArguments
-        keyspace.unlockAll()
+        keyspace.unlock(shards)
         unwatchAll(c.client, keyspace: keyspace)
         if keyspace.maxMemory > 0 { keyspace.evictIfNeeded(now: c.now) }
+    }
+
+    /// The indices (ascending, distinct) of the shards holding the keys the queued commands and
+    /// the watches name; nil when a queued command names no keys, so EXEC must lock every shard.
+    static func transactionShards(_ queue: [QueuedCommand], watched: [(database: Int, key: [UInt8], existedAlive: Bool)],
+                                  keyspace: Keyspace) -> [Int]? {
+        var indices: [Int] = []
+        for command in queue {
+            let positions = command.spec.keyPositions(argumentCount: command.arguments.count)
+            if positions.isEmpty { return nil }
+            for position in positions {
+                indices.append(keyspace.shardIndex(for: command.arguments.withBytes(position) { keyspace.hasher.hash($0) }))
+            }
+        }
+        for key in watched {
+            indices.append(keyspace.shardIndex(for: key.key.withUnsafeBytes { keyspace.hasher.hash($0) }))
+        }
+        indices.sort()
+        var distinct: [Int] = []
+        for index in indices where index != distinct.last { distinct.append(index) }
+        return distinct
     }
 
     static func discardTransaction(_ client: ClientSession, keyspace: Keyspace) {

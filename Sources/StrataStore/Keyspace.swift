@@ -56,7 +56,7 @@ public final class Keyspace: @unchecked Sendable {
     ///   - shardCount: a power of two; more shards, less lock contention.
     ///   - hasher: the key hash function; random-seeded by default.
     ///   - now: the current Unix time in milliseconds (the origin of idle-time clocks).
-    public init(databases: Int = 16, shardCount: Int = 64, hasher: KeyHasher = .random(), now: Int64) {
+    public init(databases: Int = 16, shardCount: Int = 256, hasher: KeyHasher = .random(), now: Int64) {
         precondition(shardCount > 0 && shardCount & (shardCount - 1) == 0, "shardCount must be a power of two")
         precondition(databases > 0 && databases <= 256, "databases must be 1…256")
         self.databases = databases
@@ -79,6 +79,19 @@ public final class Keyspace: @unchecked Sendable {
         shards[shardIndex(for: hash)]
     }
 
+
+    /// Locks the shards at `indices` (ascending and distinct, the lock order), or every shard
+    /// when nil.
+    public func lock(_ indices: [Int]?) {
+        guard let indices else { return lockAll() }
+        for index in indices { shards[index].lock.lock() }
+    }
+
+    /// Unlocks what ``lock(_:)`` with the same `indices` locked.
+    public func unlock(_ indices: [Int]?) {
+        guard let indices else { return unlockAll() }
+        for index in indices.reversed() { shards[index].lock.unlock() }
+    }
 
     /// Locks every shard (in index order), for EXEC and whole-keyspace commands.
     public func lockAll() {

@@ -1,3 +1,4 @@
+@testable import StrataCommands
 import StrataRESP
 import Testing
 
@@ -171,6 +172,60 @@ struct TransactionTests {
         #expect(c.call("dbsize") == int(0))
     }
 
+    @Test("EXEC locks the shards of the keys its queue and its watches name, or every shard")
+    func execShards() {
+        let server = TestServer()
+        let keyspace = server.context.keyspace
+        func queued(_ words: String...) -> QueuedCommand { queuedCommand(words, server) }
+        func shard(_ key: String) -> Int {
+            keyspace.shardIndex(for: Array(key.utf8).withUnsafeBytes { keyspace.hasher.hash($0) })
+        }
+        let keyed = [queued("set", "a", "1"), queued("mget", "b", "c"), queued("rename", "d", "e"),
+                     queued("object", "encoding", "g")]
+        let expected = Set(["a", "b", "c", "d", "e", "f", "g"].map(shard)).sorted()
+        #expect(expected.count > 1 && expected.count < 8)
+        #expect(TransactionCommands.transactionShards(keyed, watched: [(0, Array("f".utf8), true)], keyspace: keyspace) == expected)
+        #expect(TransactionCommands.transactionShards([], watched: [], keyspace: keyspace) == [])
+        for global in [queued("ping"), queued("keys", "*"), queued("flushdb"), queued("select", "1"), queued("info")] {
+            #expect(TransactionCommands.transactionShards(keyed + [global], watched: [], keyspace: keyspace) == nil)
+        }
+    }
+
+    /// Only the queue's keys' shards are held: a handler reaching any other shard trips an
+    /// assertion in debug builds (``CommandContext/withKey(_:_:)``), so this runs every command
+    /// that names its keys inside one EXEC.
+    @Test("commands that name their keys, inside EXEC")
+    func keyedCommandsInsideExec() {
+        let server = TestServer()
+        let c = server.client(), other = server.client()
+        c.call("mset", "a", "1", "b", "x")
+        c.call("watch", "w")
+        let commands: [[String]] = [
+            ["set", "s", "v", "EX", "100"], ["get", "s"], ["incr", "a"], ["incrby", "a", "2"], ["decrby", "a", "1"],
+            ["incrbyfloat", "f", "1.5"], ["append", "b", "y"], ["strlen", "b"], ["setrange", "b", "0", "z"],
+            ["getrange", "b", "0", "-1"], ["mset", "m1", "1", "m2", "2"], ["msetnx", "n1", "1", "n2", "2"],
+            ["mget", "m1", "m2", "nope"], ["setnx", "s", "no"], ["getset", "m1", "one"], ["getex", "m1", "PX", "5000"],
+            ["ttl", "s"], ["pttl", "m1"], ["expire", "m2", "50"], ["persist", "m2"], ["exists", "a", "b", "nope"],
+            ["type", "a"], ["touch", "a", "b"], ["object", "encoding", "a"], ["memory", "usage", "a"],
+            ["rename", "n1", "r1"], ["renamenx", "r1", "r2"], ["copy", "r2", "c1"], ["getdel", "c1"],
+            ["del", "n2"], ["unlink", "r2"], ["get", "w"],
+        ]
+        // The queue takes the partial path: some shards, not all.
+        let shards = TransactionCommands.transactionShards(commands.map { queuedCommand($0, server) },
+                                                           watched: [(0, Array("w".utf8), false)], keyspace: server.context.keyspace)
+        #expect(shards != nil && shards!.count < server.context.keyspace.shards.count)
+        c.call("multi")
+        for command in commands { #expect(c.call(command) == queued, "\(command)") }
+        let replies = c.call("exec").items
+        #expect(replies.count == commands.count)
+        #expect(replies.filter { if case .error = $0 { return true }; return false }.isEmpty, "\(replies)")
+        #expect(replies.prefix(4) == [ok, bulk("v"), int(2), int(4)])
+        #expect(replies.last == .null)
+        // Locks are released: another client writes every key the transaction held.
+        #expect(other.call("mset", "a", "9", "s", "9", "w", "9") == ok)
+        #expect(c.call("mget", "a", "s", "w") == .array([bulk("9"), bulk("9"), bulk("9")]))
+    }
+
     @Test("server and introspection commands inside EXEC")
     func serverCommandsInsideExec() {
         let c = TestServer().client()
@@ -189,4 +244,14 @@ struct TransactionTests {
         #expect(replies.filter { if case .error = $0 { return true }; return false }.isEmpty, "\(replies)")
         #expect(replies.last == ok)
     }
+}
+
+/// A command as MULTI queues it: its spec (a subcommand's, for OBJECT ENCODING and the like) and
+/// its arguments.
+private func queuedCommand(_ words: [String], _ server: TestServer) -> QueuedCommand {
+    var spec = server.context.commands.find(words[0])!
+    if words.count > 1, let sub = spec.subcommands.first(where: { $0.name == "\(spec.name)|\(words[1].lowercased())" }) {
+        spec = sub
+    }
+    return QueuedCommand(spec: spec, arguments: CommandArguments(words))
 }

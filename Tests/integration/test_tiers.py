@@ -13,8 +13,8 @@ redis-server too, to check the expectations themselves):
   * used_memory follows RSS over 1M keys (marked ``slow``; still part of a
     plain run, deselect with ``-m "not slow"``).
 
-The keyspace has 64 shards and L1's budget is per shard:
-``maxmemory * l1-share / 100 / 64``. Keys land in shards by a random-seeded
+The keyspace has 256 shards and L1's budget is per shard:
+``maxmemory * l1-share / 100 / 256``. Keys land in shards by a random-seeded
 hash, so the exact-count scripts only use scenarios whose counts do not depend
 on which keys share a shard.
 
@@ -49,7 +49,7 @@ def server_factory(server_factory):
     return MemoryOnly()
 from resp_client import NIL, OK, Bulk, Error, Integer, RespConnection, Simple, Verbatim, info
 
-SHARDS = 64
+SHARDS = 256
 MB = 1024 * 1024
 OOM_ERROR = b"OOM command not allowed when used memory > 'maxmemory'."
 POLICIES = ["noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-random", "volatile-ttl"]
@@ -445,7 +445,7 @@ def test_deleting_a_key_is_not_an_access(server_factory, command):
 @strata_only
 def test_tier_counts_with_l1_budget(server_factory):
     maxmemory, share = 10 * MB, 20
-    per_shard_l1 = maxmemory * share // 100 // SHARDS        # 32 KiB
+    per_shard_l1 = maxmemory * share // 100 // SHARDS        # 8 KiB
     server = server_factory("--maxmemory", maxmemory, "--maxmemory-policy", "allkeys-lru",
                             "--l1-share", share, kind="strata")
     with server.connect() as conn:
@@ -461,7 +461,7 @@ def test_tier_counts_with_l1_budget(server_factory):
                           l1_promotions=8 * round_, l1_demotions=8 * round_, l1_hits=0, l2_hits=8 * round_,
                           l1_evictions=0, l2_evictions=0, evicted_keys=0)
 
-        # Small keys: even all 20 in one shard (20 x ~200 B) fit its 32 KiB, so none is demoted.
+        # Small keys: even all 20 in one shard (20 x ~200 B) fit its 8 KiB, so none is demoted.
         assert conn.execute("FLUSHALL") == OK
         assert conn.execute("CONFIG", "RESETSTAT") == OK
         small = [f"small:{i}" for i in range(20)]
@@ -483,7 +483,7 @@ def test_tier_counts_with_l1_budget(server_factory):
         assert counts["l1_bytes"] <= SHARDS * per_shard_l1, counts
         assert counts["evicted_keys"] == 0, counts
 
-        # A larger L1 share at run time: one big key now fits its shard's L1 (147 KiB, beside at most
+        # A larger L1 share at run time: one big key (24 KiB) now fits its shard's L1 (36 KiB, beside at most
         # 20 small keys) and stays there once promoted.
         assert conn.execute("CONFIG", "SET", "l1-share", 90) == OK
         assert conn.execute("GET", "big:0") == Bulk(big_value)
