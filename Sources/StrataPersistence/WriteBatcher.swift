@@ -244,6 +244,10 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
             if stopping && retry == nil && keyspace.journalDepth == 0 { break }
             if !stopping && retry == nil { compact() }
         }
+        // On the way out, under every policy (as Redis fsyncs its AOF at shutdown): copy the WAL
+        // into the database, fsync both, and empty the WAL. The last second's commits are then on
+        // disk, not only in the page cache, and the next start has no WAL to replay.
+        try? store.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// Runs compaction chunks for a few milliseconds, if a pass is due or under way.

@@ -432,6 +432,10 @@ def test_stop_commits_everything_queued(server_factory, how):
     took = time.monotonic() - started
     # The drain commits at once: it must not wait out the 10 s flush interval first.
     assert took < 5.0, f"{how} took {took:.1f}s to exit"
+    # On the way out the WAL is checkpointed into the database file (fsynced) and emptied.
+    wal = server.workdir / "strata.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0, f"WAL left with {wal.stat().st_size} bytes after {how}"
+    assert (server.workdir / "strata.db").stat().st_size > n * 10, "the rows are in the database file"
     server.start()
     wait_loaded(server)
     with server.connect() as c:
