@@ -35,7 +35,8 @@ enum TransactionCommands {
     }
 
     static func unwatch(_ c: inout CommandContext) {
-        // Inside EXEC every shard lock is held, and EXEC unwatches everything anyway.
+        // Inside EXEC (UNWATCH names no keys, so EXEC holds every shard lock) EXEC unwatches
+        // everything afterwards anyway.
         if !c.shardsLocked { unwatchAll(c.client, keyspace: c.keyspace) }
         c.reply.ok()
     }
