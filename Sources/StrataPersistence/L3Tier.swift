@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import NIOPosix
 import StrataCommands
@@ -33,7 +32,7 @@ public final class L3Tier: ColdStorage, Sendable {
     public func start(onLoaded: @escaping @Sendable (Int, Int64) -> Void = { _, _ in }) {
         readers.start()
         let started = WallClock.milliseconds()
-        let thread = Thread { [self] in
+        NamedThread.start("strata-l3-load") { [self] in
             var count = 0
             do {
                 let keyspace = self.keyspace
@@ -62,7 +61,6 @@ public final class L3Tier: ColdStorage, Sendable {
             loading.store(false, ordering: .releasing)
             onLoaded(count, elapsed)
         }
-        thread.start()
     }
 
     /// Drains the batcher (every acknowledged write is committed) and stops the threads.

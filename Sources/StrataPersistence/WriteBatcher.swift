@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import StrataCommands
@@ -65,7 +65,7 @@ public struct BatcherStatistics: Sendable {
 /// the flush interval has passed, a writer waits for durability, or it is stopping.
 ///
 /// `@unchecked Sendable`: `settings`, `waiters`, `drainWaiters`, `stats`, `savedPosition`,
-/// `stopping`, `thread` and `pendingPragma` are guarded by `lock` (a separate condition lock lets
+/// `stopping`, `running` and `pendingPragma` are guarded by `lock` (a separate condition lock lets
 /// the thread sleep until woken or its interval passes); SQLite, its statements, `retry`,
 /// `lastSync`, `nextRow`, `sqliteNextRow`, `explicitRowsOnly` and the compactor are touched only by
 /// the batcher thread (`nextRow` and `sqliteNextRow` also in `start`, before the thread exists).
@@ -82,7 +82,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
     private var stats = BatcherStatistics()
     private var savedPosition: UInt64 = 0
     private var stopping = false
-    private var thread: Thread?
+    /// Whether the batcher thread was started.
+    private var running = false
     private let finished = DispatchSemaphore(value: 0)
     /// A batch whose commit failed, retried before anything newer (batcher thread only).
     private var retry: JournalBatch?
@@ -189,22 +190,21 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
         sqliteNextRow = nextRow
         keyspace.noteCommitted(rowsBelow: nextRow)
         keyspace.openJournal(consumer: self, threshold: lock.withLock { settings.batchMax })
-        let thread = Thread { [self] in
+        lock.withLock { running = true }
+        NamedThread.start("strata-l3-batch") { [self] in
             self.loop()
             self.finished.signal()
         }
-        lock.withLock { self.thread = thread }
-        thread.start()
     }
 
     /// Commits everything pending and stops the thread (SIGTERM, SHUTDOWN).
     public func stop() {
-        let running = lock.withLock { () -> Bool in
+        let started = lock.withLock { () -> Bool in
             stopping = true
-            return thread != nil
+            return running
         }
         signal()
-        if running { finished.wait() }
+        if started { finished.wait() }
     }
 
     private func signal() {
