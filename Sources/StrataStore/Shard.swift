@@ -150,14 +150,22 @@ public final class Shard: @unchecked Sendable {
         statistics.l2.misses += 1
     }
 
-    /// Refreshes recency: an L2 entry is promoted to L1, an L1 entry moves to L1's front.
+    /// Refreshes recency: an L2 entry is promoted to L1, an L1 entry moves to L1's front unless
+    /// it was last accessed in the same second.
+    ///
+    /// Moving an entry unlinks it from two neighbours, random entries whose cache lines are cold:
+    /// with 100k keys that was 7% of the event loops' time at GET -P 16. Within a second the move
+    /// changes nothing that matters: recency has Redis's LRU clock resolution (1 s), and an entry
+    /// moved to the front less than a second ago is still among L1's most recent.
     @inline(__always)
     func touch(_ entry: Entry, now: Int64) {
         guard entry.isWarm else { return }
-        entry.header.lastAccess = keyspace.clockSeconds(now)
+        let seconds = keyspace.clockSeconds(now)
+        let previous = entry.header.lastAccess
+        entry.header.lastAccess = seconds
         if entry.header.frequency < 255 { entry.header.frequency += 1 }
         if entry.header.tier == .l1 {
-            l1.moveToFront(entry)
+            if previous != seconds { l1.moveToFront(entry) }
         } else {
             l2.remove(entry)
             entry.header.tier = .l1

@@ -16,14 +16,15 @@ struct TierTests {
         var stats = keyspace.statistics()
         #expect(stats.l2.keys == 4 && stats.l1.keys == 0 && stats.l2.bytes == 4 * cost)
 
-        _ = keyspace.get("a")                    // promote a:         L1 [a]
-        _ = keyspace.get("b")                    // promote b:         L1 [b a]
-        _ = keyspace.get("c")                    // promote c, demote a: L1 [c b]
+        // One access per second: an L1 hit reorders L1 at most once a second (the next test).
+        _ = keyspace.get("a", now: t0 + 1000)    // promote a:         L1 [a]
+        _ = keyspace.get("b", now: t0 + 2000)    // promote b:         L1 [b a]
+        _ = keyspace.get("c", now: t0 + 3000)    // promote c, demote a: L1 [c b]
         #expect(keyspace.tier("a") == .l2)
-        _ = keyspace.get("b")                    // L1 hit:            L1 [b c]
-        _ = keyspace.get("a")                    // promote a, demote c: L1 [a b]
-        _ = keyspace.get("x")                    // miss
-        _ = keyspace.get("d", access: .peek)     // a peek changes nothing
+        _ = keyspace.get("b", now: t0 + 4000)    // L1 hit:            L1 [b c]
+        _ = keyspace.get("a", now: t0 + 5000)    // promote a, demote c: L1 [a b]
+        _ = keyspace.get("x", now: t0 + 6000)    // miss
+        _ = keyspace.get("d", now: t0 + 7000, access: .peek) // a peek changes nothing
 
         stats = keyspace.statistics()
         #expect(stats.l1.promotions == 4)
@@ -37,6 +38,26 @@ struct TierTests {
         #expect(stats.l1.bytes == 2 * cost && stats.l2.bytes == 2 * cost)
         #expect(keyspace.tier("a") == .l1 && keyspace.tier("b") == .l1)
         #expect(keyspace.tier("c") == .l2 && keyspace.tier("d") == .l2)
+    }
+
+    @Test("an L1 hit moves its key to L1's front at most once per second")
+    func l1MovesOncePerSecond() {
+        let keyspace = makeKeyspace(databases: 1, shards: 1)
+        let cost = Entry.cost(keyLength: 1, valueLength: 10)
+        keyspace.configureMemory(maxMemory: (2 * cost + cost / 2) * 5, policy: .allkeysLRU, l1Share: 20)
+        for key in ["a", "b", "c"] { keyspace.set(key, "0123456789") }
+        _ = keyspace.get("a", now: t0)           // promote a:           L1 [a]
+        _ = keyspace.get("b", now: t0)           // promote b:           L1 [b a]
+        // Same second as a's last access: a stays at the tail, and c's promotion demotes it.
+        _ = keyspace.get("a", now: t0 + 999)
+        _ = keyspace.get("c", now: t0 + 999)     // promote c, demote a: L1 [c b]
+        #expect(keyspace.tier("a") == .l2 && keyspace.tier("b") == .l1 && keyspace.tier("c") == .l1)
+        // A second later the hit moves b to the front, so c's demotion follows a's promotion.
+        _ = keyspace.get("b", now: t0 + 1000)    // L1 hit, moved:       L1 [b c]
+        _ = keyspace.get("a", now: t0 + 1000)    // promote a, demote c: L1 [a b]
+        #expect(keyspace.tier("a") == .l1 && keyspace.tier("b") == .l1 && keyspace.tier("c") == .l2)
+        let stats = keyspace.statistics()
+        #expect(stats.l1.hits == 2 && stats.l1.promotions == 4 && stats.l1.demotions == 2)
     }
 
     @Test("without maxmemory L1 has no budget and nothing is demoted")
