@@ -207,6 +207,9 @@ public final class Shard: @unchecked Sendable {
     @discardableResult
     public func replaceValue(_ old: Entry, with value: UnsafeRawBufferPointer, expireAt: Int64? = nil, now: Int64) -> Entry {
         let new = old.withValue(value, now: keyspace.clockSeconds(now))
+        // The key's last access, not this write's: `touch` below decides by it whether the new
+        // version moves to L1's front (it takes `old`'s place in the list).
+        new.header.lastAccess = old.header.lastAccess
         let database = Int(old.header.database)
         tables[database].replace(old, with: new)
         switch old.header.tier {

@@ -60,6 +60,26 @@ struct TierTests {
         #expect(stats.l1.hits == 2 && stats.l1.promotions == 4 && stats.l1.demotions == 2)
     }
 
+    @Test("a write to an L1 key last accessed in an earlier second moves its new version to the front")
+    func overwriteRefreshesRecency() {
+        let keyspace = makeKeyspace(databases: 1, shards: 1)
+        let cost = Entry.cost(keyLength: 1, valueLength: 10)
+        keyspace.configureMemory(maxMemory: (2 * cost + cost / 2) * 5, policy: .allkeysLRU, l1Share: 20)
+        for key in ["a", "b", "c"] { keyspace.set(key, "0123456789") }
+        _ = keyspace.get("a", now: t0)           // promote a:           L1 [a]
+        _ = keyspace.get("b", now: t0)           // promote b:           L1 [b a]
+        // A new value for a, a second later, without a lookup that would refresh it first.
+        keyspace.withShard("a") { shard, key, hash in
+            let old = shard.find(database: 0, key: key, hash: hash, now: t0 + 1000, access: .peek)!
+            "9876543210".utf8.withContiguousStorageIfAvailable {
+                _ = shard.replaceValue(old, with: UnsafeRawBufferPointer($0), now: t0 + 1000)
+            }
+        }                                        // a's new version:     L1 [a b]
+        _ = keyspace.get("c", now: t0 + 1000)    // promote c, demote b: L1 [c a]
+        #expect(keyspace.tier("a") == .l1 && keyspace.tier("b") == .l2 && keyspace.tier("c") == .l1)
+        #expect(keyspace.get("a", now: t0 + 1000, access: .peek) == "9876543210")
+    }
+
     @Test("without maxmemory L1 has no budget and nothing is demoted")
     func unlimited() {
         let keyspace = makeKeyspace(databases: 1, shards: 1)
