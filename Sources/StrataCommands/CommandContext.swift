@@ -81,35 +81,15 @@ public struct CommandContext {
             assert(keyHashes.allSatisfy { holds(keyspace.shardIndex(for: $0)) }, "\(commandName): a key is in a shard EXEC did not lock")
             return body()
         }
-        var indices = keyHashes.map { keyspace.shardIndex(for: $0) }
-        indices.sort()
-        var previous = -1
-        var locked: [Shard] = []
-        locked.reserveCapacity(indices.count)
-        for i in indices where i != previous {
-            let shard = keyspace.shards[i]
-            shard.lock.lock()
-            locked.append(shard)
-            previous = i
-        }
-        defer { for shard in locked.reversed() { shard.lock.unlock() } }
+        let indices = keyspace.lockOrder(for: keyHashes)
+        keyspace.lock(indices)
+        defer { keyspace.unlock(indices) }
         return body()
     }
 
     /// Whether the shard at `index` is among those held while `shardsLocked`.
     private func holds(_ index: Int) -> Bool {
         heldShards.map { $0.contains(index) } ?? true
-    }
-
-    /// Runs `body` holding every shard lock.
-    public func withAllShards<R>(_ body: () -> R) -> R {
-        if shardsLocked {
-            assert(heldShards == nil, "\(commandName): needs every shard, EXEC locked some")
-            return body()
-        }
-        keyspace.lockAll()
-        defer { keyspace.unlockAll() }
-        return body()
     }
 
     /// The hash of argument `index`.

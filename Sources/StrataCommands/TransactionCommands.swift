@@ -91,21 +91,18 @@ enum TransactionCommands {
     /// the watches name; nil when a queued command names no keys, so EXEC must lock every shard.
     static func transactionShards(_ queue: [QueuedCommand], watched: [(database: Int, key: [UInt8], existedAlive: Bool)],
                                   keyspace: Keyspace) -> [Int]? {
-        var indices: [Int] = []
+        var hashes: [UInt64] = []
         for command in queue {
             let positions = command.spec.keyPositions(argumentCount: command.arguments.count)
             if positions.isEmpty { return nil }
             for position in positions {
-                indices.append(keyspace.shardIndex(for: command.arguments.withBytes(position) { keyspace.hasher.hash($0) }))
+                hashes.append(command.arguments.withBytes(position) { keyspace.hasher.hash($0) })
             }
         }
         for key in watched {
-            indices.append(keyspace.shardIndex(for: key.key.withUnsafeBytes { keyspace.hasher.hash($0) }))
+            hashes.append(key.key.withUnsafeBytes { keyspace.hasher.hash($0) })
         }
-        indices.sort()
-        var distinct: [Int] = []
-        for index in indices where index != distinct.last { distinct.append(index) }
-        return distinct
+        return keyspace.lockOrder(for: hashes)
     }
 
     static func discardTransaction(_ client: ClientSession, keyspace: Keyspace) {

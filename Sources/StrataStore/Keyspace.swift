@@ -80,8 +80,23 @@ public final class Keyspace: @unchecked Sendable {
     }
 
 
-    /// Locks the shards at `indices` (ascending and distinct, the lock order), or every shard
-    /// when nil.
+    /// The indices of the shards owning `keyHashes`, ascending and distinct: the order in which
+    /// a command touching those keys locks their shards (``lock(_:)``).
+    public func lockOrder(for keyHashes: [UInt64]) -> [Int] {
+        var indices = keyHashes.map { shardIndex(for: $0) }
+        indices.sort()
+        // Drop repeats in place (one array for the whole call).
+        var distinct = 0
+        for i in indices.indices where distinct == 0 || indices[i] != indices[distinct - 1] {
+            indices[distinct] = indices[i]
+            distinct += 1
+        }
+        indices.removeSubrange(distinct...)
+        return indices
+    }
+
+    /// Locks the shards at `indices` (ascending and distinct, see ``lockOrder(for:)``), or every
+    /// shard when nil.
     public func lock(_ indices: [Int]?) {
         guard let indices else { return lockAll() }
         for index in indices { shards[index].lock.lock() }

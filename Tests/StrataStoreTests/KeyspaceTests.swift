@@ -151,6 +151,16 @@ struct KeyspaceTests {
         for i in 0..<100 { keyspace.expire("k\(i)", at: t0 + 1000) }
         #expect(keyspace.usedMemory == keyspace.summedShardBytes)
     }
+
+    @Test("a multi-key command locks each of its keys' shards once, in ascending order")
+    func lockOrder() {
+        let keyspace = makeKeyspace(shards: 8)
+        // The shard is the hash's top 3 bits here.
+        let hashes: [UInt64] = [7, 5, 7, 1, 3, 5, 0, 0].map { UInt64($0) << 61 | 0x1234 }
+        #expect(keyspace.lockOrder(for: hashes) == [0, 1, 3, 5, 7])
+        #expect(keyspace.lockOrder(for: [6 << 61]) == [6])
+        #expect(keyspace.lockOrder(for: []) == [])
+    }
 }
 
 @Suite("HashTable")
