@@ -63,12 +63,13 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         return entry
     }
 
-    /// A copy with a new value and the same key and metadata (not linked anywhere).
-    func withValue(_ value: UnsafeRawBufferPointer, now: UInt32) -> Entry {
+    /// A copy with a new value, the same key and metadata, and last access `lastAccess` (not
+    /// linked anywhere).
+    func withValue(_ value: UnsafeRawBufferPointer, lastAccess: UInt32) -> Entry {
         let old = header
         return withKey { key in
             let entry = Entry.make(key: key, hash: old.hash, value: value, database: Int(old.database),
-                                   expireAt: old.expireAt, now: now)
+                                   expireAt: old.expireAt, now: lastAccess)
             entry.header.tier = old.tier
             entry.header.frequency = old.frequency
             return entry

@@ -206,10 +206,9 @@ public final class Shard: @unchecked Sendable {
     /// Replaces an existing entry's value, keeping its TTL unless `expireAt` is given.
     @discardableResult
     public func replaceValue(_ old: Entry, with value: UnsafeRawBufferPointer, expireAt: Int64? = nil, now: Int64) -> Entry {
-        let new = old.withValue(value, now: keyspace.clockSeconds(now))
         // The key's last access, not this write's: `touch` below decides by it whether the new
         // version moves to L1's front (it takes `old`'s place in the list).
-        new.header.lastAccess = old.header.lastAccess
+        let new = old.withValue(value, lastAccess: old.header.lastAccess)
         let database = Int(old.header.database)
         tables[database].replace(old, with: new)
         switch old.header.tier {
@@ -316,7 +315,7 @@ public final class Shard: @unchecked Sendable {
         guard !stub.isWarm, stub.withKey({ tables[Int(stub.header.database)].find($0, hash: stub.header.hash) }) === stub else {
             return false
         }
-        let entry = stub.withValue(value, now: keyspace.clockSeconds(now))
+        let entry = stub.withValue(value, lastAccess: keyspace.clockSeconds(now))
         entry.header.tier = .l2
         entry.header.l3Row = stub.header.l3Row
         tables[Int(stub.header.database)].replace(stub, with: entry)
