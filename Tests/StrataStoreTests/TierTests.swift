@@ -40,14 +40,21 @@ struct TierTests {
         #expect(keyspace.tier("c") == .l2 && keyspace.tier("d") == .l2)
     }
 
-    @Test("an L1 hit moves its key to L1's front at most once per second")
-    func l1MovesOncePerSecond() {
+    /// One shard whose L1 holds exactly two 10-byte values: a, b and c are set, then a and b read
+    /// at `t0` (L1 [b a]; c stays in L2).
+    static func twoKeysInL1() -> Keyspace {
         let keyspace = makeKeyspace(databases: 1, shards: 1)
         let cost = Entry.cost(keyLength: 1, valueLength: 10)
         keyspace.configureMemory(maxMemory: (2 * cost + cost / 2) * 5, policy: .allkeysLRU, l1Share: 20)
         for key in ["a", "b", "c"] { keyspace.set(key, "0123456789") }
-        _ = keyspace.get("a", now: t0)           // promote a:           L1 [a]
-        _ = keyspace.get("b", now: t0)           // promote b:           L1 [b a]
+        _ = keyspace.get("a", now: t0)
+        _ = keyspace.get("b", now: t0)
+        return keyspace
+    }
+
+    @Test("an L1 hit moves its key to L1's front at most once per second")
+    func l1MovesOncePerSecond() {
+        let keyspace = Self.twoKeysInL1()      // L1 [b a], c in L2
         // Same second as a's last access: a stays at the tail, and c's promotion demotes it.
         _ = keyspace.get("a", now: t0 + 999)
         _ = keyspace.get("c", now: t0 + 999)     // promote c, demote a: L1 [c b]
@@ -62,12 +69,7 @@ struct TierTests {
 
     @Test("a write to an L1 key last accessed in an earlier second moves its new version to the front")
     func overwriteRefreshesRecency() {
-        let keyspace = makeKeyspace(databases: 1, shards: 1)
-        let cost = Entry.cost(keyLength: 1, valueLength: 10)
-        keyspace.configureMemory(maxMemory: (2 * cost + cost / 2) * 5, policy: .allkeysLRU, l1Share: 20)
-        for key in ["a", "b", "c"] { keyspace.set(key, "0123456789") }
-        _ = keyspace.get("a", now: t0)           // promote a:           L1 [a]
-        _ = keyspace.get("b", now: t0)           // promote b:           L1 [b a]
+        let keyspace = Self.twoKeysInL1()      // L1 [b a], c in L2
         // A new value for a, a second later, without a lookup that would refresh it first.
         keyspace.withShard("a") { shard, key, hash in
             let old = shard.find(database: 0, key: key, hash: hash, now: t0 + 1000, access: .peek)!
