@@ -15,20 +15,27 @@ final class ClusterView: Sendable {
     let live: [Bool]
     /// The node serving each slot now (down nodes skipped).
     let owners: [UInt16]
+    /// The node each slot belongs to when every node is up.
+    let primaries: [UInt16]
+    /// Some node is down, so some slots are served for it by others (`owners` ≠ `primaries`).
+    let borrowing: Bool
     let epoch: Int
 
-    init(nodes: [ClusterNodeAddress], selfIndex: Int, ring: HashRing, live: [Bool], epoch: Int) {
+    init(nodes: [ClusterNodeAddress], selfIndex: Int, ring: HashRing, live: [Bool], epoch: Int,
+         primaries: [UInt16]? = nil) {
         self.nodes = nodes
         self.ids = nodes.map { StableHash.nodeID($0.endpoint) }
         self.selfIndex = selfIndex
         self.ring = ring
         self.live = live
         self.owners = ring.slotOwners(live: live)
+        self.primaries = primaries ?? ring.slotOwners(live: Array(repeating: true, count: nodes.count))
+        self.borrowing = live.contains(false)
         self.epoch = epoch
     }
 
     func with(live: [Bool], epoch: Int) -> ClusterView {
-        ClusterView(nodes: nodes, selfIndex: selfIndex, ring: ring, live: live, epoch: epoch)
+        ClusterView(nodes: nodes, selfIndex: selfIndex, ring: ring, live: live, epoch: epoch, primaries: primaries)
     }
 }
 
@@ -49,21 +56,25 @@ final class LoopPool: @unchecked Sendable {
     /// Connections from other nodes (they announce themselves): never forwarded again, so two
     /// nodes that briefly disagree about an owner cannot bounce a command between them.
     var peerClients: Set<Int> = []
+    /// Of those, the connections that hand keys over (see `ClusterRouter.handoffName`).
+    var handoffClients: Set<Int> = []
 
     init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
         flusher = StreamFlusher(loop: loop)
     }
 
-    func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount) -> PeerLink {
-        let key = resp3 ? node.endpoint + "#3" : node.endpoint
+    func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount,
+              name: String = ClusterRouter.peerName) -> PeerLink {
+        var key = resp3 ? node.endpoint + "#3" : node.endpoint
+        if name != ClusterRouter.peerName { key += "#" + name }
         if let link = links[key] {
             link.password = password
             link.timeout = timeout
             return link
         }
         let link = PeerLink(loop: loop, host: node.host, port: node.port, resp3: resp3, password: password, timeout: timeout,
-                            flusher: flusher)
+                            name: name, flusher: flusher)
         links[key] = link
         return link
     }
@@ -116,8 +127,25 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     private let pools: [ObjectIdentifier: LoopPool]
     private let handoff = NIOLockedValueBox<Handoff?>(nil)
     private let logger = NIOLockedValueBox<Logger?>(nil)
+    /// Keys written here for nodes that were down, to hand back when they return.
+    let ledger = BorrowLedger()
+    /// Set while this node rejoins: commands on keys wait (see ``RejoinStateMachine``). Starts
+    /// set: a node that starts has to ask the others first.
+    private let fenced = Atomic<Bool>(true)
+    /// Completed when the rejoin ends; nil while serving.
+    private let rejoin: NIOLockedValueBox<EventLoopPromise<Void>?>
+    /// Wall-clock milliseconds until which this node may serve without having run its health
+    /// checks again (renewed every health tick). A command after it finds this node was stopped
+    /// or starved for most of a node timeout: the others may have taken its slots over.
+    private let leaseUntil = Atomic<Int64>(0)
+    /// Starts a rejoin on the health loop (set by the health monitor).
+    private let rejoinStarter = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    private let rejoinFigures = NIOLockedValueBox((count: 0, last: "none"))
     /// The name a node gives its connections to other nodes.
     static let peerName = "strata-cluster-peer"
+    /// The name of the connections that hand keys over: never held back by a rejoin (the rejoin
+    /// waits for what they bring).
+    static let handoffName = "strata-cluster-handoff"
     /// Where health checks run.
     let healthLoop: any EventLoop
 
@@ -143,6 +171,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         self.pools = pools
         self.healthLoop = first ?? group.next()
+        rejoin = NIOLockedValueBox(healthLoop.makePromise(of: Void.self))
     }
 
     static func notListed(_ configuration: Configuration) -> ConfigurationError {
@@ -170,17 +199,24 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// Enables handing keys over to their new owner when this node loses slots.
     public func attach(_ server: ServerContext, logger: Logger) {
         self.logger.withLockedValue { $0 = logger }
-        handoff.withLockedValue { $0 = Handoff(router: self, server: server, loop: healthLoop) }
+        handoff.withLockedValue { $0 = Handoff(router: self, server: server, loop: healthLoop, logger: logger) }
     }
 
-    func logHandoff(_ count: Int) {
-        logger.withLockedValue { $0 }?.notice("handed keys over to their new owners", metadata: ["keys": .string(String(count))])
-    }
+    /// The id of this node's own session (hand-over reads and deletes): its commands run here,
+    /// whoever serves their keys. Client ids start at 1.
+    static let internalSessionID = 0
 
     /// The current view and the health loop's pool (for the handoff, which runs there).
     func handoffView(on loop: any EventLoop) -> (ClusterView, LoopPool) {
         let (view, pool) = currentView(loop)
         return (view, pool!)
+    }
+
+    /// The health loop's connection to `node` for moving keys.
+    func handoffLink(to node: ClusterNodeAddress, on loop: any EventLoop) -> PeerLink {
+        let (_, pool) = handoffView(on: loop)
+        return pool.link(to: node, resp3: false, password: password, timeout: .milliseconds(Int64(nodeTimeout)),
+                         name: Self.handoffName)
     }
 
     /// Whether `new` takes from this node a slot it served in `old`.
@@ -232,8 +268,74 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return true
     }
 
+    // MARK: - Rejoin (this node) and return (a peer)
+
+    /// Holds back every keyed command until a rejoin ends (see ``RejoinStateMachine``).
+    func fence(reason: String) {
+        let started = rejoin.withLockedValue { promise -> Bool in
+            guard promise == nil else { return false }
+            promise = healthLoop.makePromise(of: Void.self)
+            fenced.store(true, ordering: .relaxed)
+            return true
+        }
+        guard started else { return }
+        rejoinStarter.withLockedValue { $0 }?(reason)
+    }
+
+    /// Ends a rejoin: held commands run.
+    func serve(summary: String) {
+        let promise = rejoin.withLockedValue { promise -> EventLoopPromise<Void>? in
+            fenced.store(false, ordering: .relaxed)
+            defer { promise = nil }
+            return promise
+        }
+        rejoinFigures.withLockedValue { $0 = ($0.count + 1, summary) }
+        promise?.succeed()
+    }
+
+    var isRejoining: Bool { fenced.load(ordering: .relaxed) }
+
+    /// Called by the health monitor: how it starts a rejoin, on its loop.
+    func onRejoin(_ start: @escaping @Sendable (String) -> Void) {
+        rejoinStarter.withLockedValue { $0 = start }
+    }
+
+    /// Renewed by every health tick: serving is safe until a node timeout has nearly passed
+    /// without one (the others take a silent node's slots over after a whole timeout).
+    func renewLease(now: Int64) {
+        leaseUntil.store(now + Int64(nodeTimeout) * 8 / 10, ordering: .relaxed)
+    }
+
+    /// A rejoining peer asks whether this node is done with its slots: it serves them no more
+    /// and holds none of its keys.
+    public func rejoinDone(for endpoint: String) -> Bool {
+        let view = self.view
+        guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }) else { return true }
+        return view.live[index] && ledger.owesNothing(to: endpoint)
+    }
+
     /// Marks a peer up or down (from the health checks); its slots move to the next live node.
+    /// A peer coming back first gets the keys written here for it while it was away; only then
+    /// does this node send it commands again.
     func setLive(_ endpoint: String, _ up: Bool) {
+        if up, !ledger.owesNothing(to: endpoint) {
+            handoff.withLockedValue { $0 }?.handBack(to: endpoint)
+            return
+        }
+        applyLive(endpoint, up)
+    }
+
+    /// Sends the keys held for live peers that the ledger still lists (written here by a command
+    /// that raced with the peer's return); a rejoining peer waits for them.
+    func handBackStrays() {
+        let view = self.view
+        for (index, node) in view.nodes.enumerated() where index != view.selfIndex && view.live[index]
+            && !ledger.owesNothing(to: node.endpoint) {
+            handoff.withLockedValue { $0 }?.handBack(to: node.endpoint)
+        }
+    }
+
+    func applyLive(_ endpoint: String, _ up: Bool) {
         let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
             let view = settings.view
             guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }), index != view.selfIndex,
@@ -272,19 +374,28 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                                  isSelf: index == view.selfIndex, isUp: view.live[index],
                                  lastPong: pongs[node.endpoint] ?? 0)
         }
-        return ClusterSnapshot(mode: mode.rawValue, nodes: nodes, ranges: HashRing.ranges(view.owners), epoch: view.epoch)
+        let ledger = self.ledger.figures
+        let rejoins = rejoinFigures.withLockedValue { $0 }
+        let recovery = ClusterSnapshot.Recovery(rejoining: isRejoining, rejoins: rejoins.count, lastRejoin: rejoins.last,
+                                                borrowedKeys: ledger.held, handedBackKeys: ledger.handedBack,
+                                                returns: ledger.returns)
+        return ClusterSnapshot(mode: mode.rawValue, nodes: nodes, ranges: HashRing.ranges(view.owners), epoch: view.epoch,
+                               recovery: recovery)
     }
 
     // MARK: - CommandRouter
 
     public func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
-        if spec.flags.contains(.exec) && mode == .proxy {
-            return routeTransaction(&context)
+        if spec.flags.contains(.exec) {
+            return mode == .proxy ? routeTransaction(&context) : runTransactionHere(&context)
         }
+        if context.client.id == Self.internalSessionID { return .local }
         guard spec.firstKey > 0 else {
             if spec.name == "client|setname", context.arguments.count == 3, let loop = context.eventLoop,
-               let pool = pools[ObjectIdentifier(loop)], context.arguments.string(2) == Self.peerName {
-                pool.peerClients.insert(context.client.id)
+               let pool = pools[ObjectIdentifier(loop)] {
+                let name = context.arguments.string(2)
+                if name == Self.peerName || name == Self.handoffName { pool.peerClients.insert(context.client.id) }
+                if name == Self.handoffName { pool.handoffClients.insert(context.client.id) }
             }
             return .local
         }
@@ -295,18 +406,21 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             guard spec.firstKey < count else { return .local }
             let slot = context.arguments.withBytes(spec.firstKey) { HashSlot.slot($0) }
             let owner = Int(view.owners[slot])
-            if owner == view.selfIndex { return .local }
+            if owner == view.selfIndex { return serveHere(spec, view, pool, &context) }
             return remote(spec, slot: slot, owner: owner, view, pool, &context)
         }
         let positions = spec.keyPositions(argumentCount: count)
-        guard let first = positions.first else { return .local }
+        guard !positions.isEmpty else { return .local }
         let slots = positions.map { i in context.arguments.withBytes(i) { HashSlot.slot($0) } }
         if slots.allSatisfy({ $0 == slots[0] }) {
             let owner = Int(view.owners[slots[0]])
-            if owner == view.selfIndex { return .local }
+            if owner == view.selfIndex { return serveHere(spec, view, pool, &context) }
             return remote(spec, slot: slots[0], owner: owner, view, pool, &context)
         }
-        _ = first
+        if mode == .proxy && slots.allSatisfy({ Int(view.owners[$0]) == view.selfIndex }) {
+            // Several slots, all served here (this node's share of a split command, among others).
+            return serveHere(spec, view, pool, &context)
+        }
         if mode == .proxy, context.client.transaction == nil, let merge = Merge(spec.name), let pool {
             split(spec, merge, positions: positions, slots: slots, view, pool, &context)
             return .handled
@@ -334,7 +448,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         if let pool, pool.peerClients.contains(context.client.id) {
             // Sent by a node whose view differs from ours: serve it here rather than bounce it.
-            return .local
+            return serveHere(spec, view, pool, &context, forPeer: true)
         }
         if spec.flags.contains(.noQueue) {
             // WATCH: the transaction's EXEC could not check it here.
@@ -371,6 +485,65 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return .handled
     }
 
+    // MARK: - Serving here: rejoin and borrowed keys
+
+    /// A keyed command that runs here. While this node rejoins it waits (its keys may be on their
+    /// way back from the node that served them meanwhile); a write to a slot served here for a
+    /// node that is down is noted, so the keys go back to that node when it returns.
+    @inline(__always)
+    private func serveHere(_ spec: CommandSpec, _ view: ClusterView, _ pool: LoopPool?, _ context: inout CommandContext,
+                           forPeer: Bool = false) -> RouteDecision {
+        if context.now > leaseUntil.load(ordering: .relaxed) || fenced.load(ordering: .relaxed),
+           let held = holdWhileRejoining(pool, &context) {
+            return held
+        }
+        if spec.flags.contains(.write) && (view.borrowing || forPeer) {
+            noteBorrowed(spec, context.arguments, database: context.database, view)
+        }
+        return .local
+    }
+
+    /// EXEC of a transaction that runs here: held while rejoining; its writes to borrowed slots noted.
+    private func runTransactionHere(_ context: inout CommandContext) -> RouteDecision {
+        guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
+        let (view, pool) = currentView(context.eventLoop)
+        if context.now > leaseUntil.load(ordering: .relaxed) || fenced.load(ordering: .relaxed),
+           let held = holdWhileRejoining(pool, &context) {
+            return held
+        }
+        if view.borrowing || pool?.peerClients.contains(context.client.id) == true {
+            for command in queue where command.spec.flags.contains(.write) {
+                noteBorrowed(command.spec, command.arguments, database: context.database, view)
+            }
+        }
+        return .local
+    }
+
+    /// Makes the command wait for the rejoin to end, then run again; nil to run it now (a
+    /// hand-over connection, or the rejoin ended meanwhile).
+    private func holdWhileRejoining(_ pool: LoopPool?, _ context: inout CommandContext) -> RouteDecision? {
+        if let pool, pool.handoffClients.contains(context.client.id) { return nil }
+        if !fenced.load(ordering: .relaxed) {
+            fence(reason: "its lease ran out \(context.now - leaseUntil.load(ordering: .relaxed)) ms ago (stopped or starved)")
+        }
+        guard let loop = context.eventLoop, let rejoined = rejoin.withLockedValue({ $0?.futureResult }) else { return nil }
+        context.suspension = (rejoined.hop(to: loop), true)
+        return .handled
+    }
+
+    /// Notes every key of a write whose slot belongs to another node (served here while it is down).
+    private func noteBorrowed(_ spec: CommandSpec, _ arguments: CommandArguments, database: Int, _ view: ClusterView) {
+        let deletes = spec.flags.contains(.deletes)
+        for position in spec.keyPositions(argumentCount: arguments.count) {
+            arguments.withBytes(position) { key in
+                let primary = Int(view.primaries[HashSlot.slot(key)])
+                guard primary != view.selfIndex, primary < view.nodes.count else { return }
+                ledger.record(BorrowLedger.Key(database: database, bytes: Array(key)), for: view.nodes[primary].endpoint,
+                              deleted: deletes)
+            }
+        }
+    }
+
     /// EXEC in proxy mode. A transaction whose keys are all served by one other node runs there:
     /// MULTI, the queued commands and EXEC go to it as one block on the link (nothing else can
     /// come between them) and the client gets EXEC's reply. Keys served by several nodes get
@@ -381,7 +554,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     private func routeTransaction(_ context: inout CommandContext) -> RouteDecision {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
         let (view, pool) = currentView(context.eventLoop)
-        if let pool, pool.peerClients.contains(context.client.id) { return .local }
+        if let pool, pool.peerClients.contains(context.client.id) { return runTransactionHere(&context) }
         var target: Int?
         var keyless: CommandSpec?
         for command in queue {
@@ -396,7 +569,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 }
             }
         }
-        guard let owner = target, owner != view.selfIndex else { return .local }
+        guard let owner = target, owner != view.selfIndex else { return runTransactionHere(&context) }
         let watching = !context.client.watchedKeys.isEmpty
         CommandDispatcher.discardTransaction(&context)
         guard owner != Int(HashRing.noOwner) else {
@@ -427,7 +600,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             destination = .stream(stream, stream.reserve(after: &context.reply.buffer))
         } else {
             let promise = link.loop.makePromise(of: ByteBuffer.self)
-            context.deferredReply = promise.futureResult.recover { Self.errorReply("CLUSTERDOWN \($0)") }
+            context.deferredReply = promise.futureResult.recover { CommandDispatcher.errorReply("CLUSTERDOWN \($0)") }
             destination = .promise(promise)
         }
         link.send(database: database, to: destination) { PeerLink.encode(["EXEC"], into: &$0) }
@@ -441,14 +614,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let promise = link.loop.makePromise(of: ByteBuffer.self)
         link.send(database: context.database, to: .promise(promise)) { Self.encode(arguments, into: &$0) }
         return promise.futureResult.recover { error in
-            Self.errorReply("CLUSTERDOWN \(error)")
+            CommandDispatcher.errorReply("CLUSTERDOWN \(error)")
         }
-    }
-
-    static func errorReply(_ message: String) -> ByteBuffer {
-        var writer = RESPReplyWriter(buffer: ByteBuffer())
-        writer.error(message)
-        return writer.buffer
     }
 
     /// The arguments as a RESP array of bulk strings.
@@ -521,20 +688,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             }
             let arguments = CommandArguments(bytes: words)
             if group.owner == view.selfIndex {
-                var local = CommandContext(server: context.server, client: context.client, arguments: arguments,
-                                           reply: RESPReplyWriter(buffer: ByteBuffer(), version: version), now: context.now)
-                local.command = spec
-                local.eventLoop = context.eventLoop
-                spec.handler?(&local)
-                let reply = local.reply.buffer
-                if spec.flags.contains(.write), let cold = context.server.coldStorage, cold.syncsEveryWrite {
-                    // `l3-fsync always`: the merged reply waits until this node's part is durable.
-                    futures.append(cold.barrier(on: loop).map { reply })
-                } else {
-                    futures.append(loop.makeSucceededFuture(reply))
-                }
+                // This node's share runs as any command does: its cold keys are read from L3
+                // first, and under `l3-fsync always` its reply waits for the commit.
+                futures.append(CommandDispatcher.submit(arguments, as: context.client, server: context.server, on: loop)
+                    .recover { CommandDispatcher.errorReply("ERR \($0)") })
             } else if group.owner == Int(HashRing.noOwner) {
-                futures.append(loop.makeSucceededFuture(Self.errorReply("CLUSTERDOWN The cluster is down")))
+                futures.append(loop.makeSucceededFuture(CommandDispatcher.errorReply("CLUSTERDOWN The cluster is down")))
             } else {
                 let link = pool.link(toNode: group.owner, resp3: version == .resp3)
                 futures.append(send(arguments, to: link, &context))
@@ -551,7 +710,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var values: [RESPValue] = []
         for reply in replies {
             var copy = reply
-            guard let value = try? parser.parse(&copy) else { return errorReply("ERR invalid reply from a node") }
+            guard let value = try? parser.parse(&copy) else { return CommandDispatcher.errorReply("ERR invalid reply from a node") }
             if case .error = value { return reply }
             values.append(value)
         }
@@ -560,7 +719,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         case .sum:
             var total = 0
             for value in values {
-                guard case .integer(let n) = value else { return errorReply("ERR unexpected reply from a node") }
+                guard case .integer(let n) = value else { return CommandDispatcher.errorReply("ERR unexpected reply from a node") }
                 total += n
             }
             writer.integer(total)
@@ -569,7 +728,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         case .values:
             var arrays: [[RESPValue]] = []
             for value in values {
-                guard case .array(let items) = value else { return errorReply("ERR unexpected reply from a node") }
+                guard case .array(let items) = value else { return CommandDispatcher.errorReply("ERR unexpected reply from a node") }
                 arrays.append(items)
             }
             writer.arrayHeader(placement.count)

@@ -17,6 +17,9 @@ final class HealthMonitor: @unchecked Sendable {
     private var peers: [ClusterNodeAddress] = []
     private var links: [PeerLink] = []
     private var machine: HealthStateMachine<ContinuousClock.Instant>?
+    /// This node's own rejoin (after a start or a stall).
+    private var rejoin: RejoinStateMachine<ContinuousClock.Instant>?
+    private var rejoinReason = ""
     private var task: RepeatedTask?
 
     init(router: ClusterRouter, logger: Logger) {
@@ -26,9 +29,11 @@ final class HealthMonitor: @unchecked Sendable {
     }
 
     func start() {
+        router.onRejoin { [self] reason in loop.execute { self.beginRejoin(reason: reason) } }
         loop.execute { [self] in
             let period = TimeAmount.milliseconds(Int64(max(10, min(200, router.nodeTimeout / 5))))
             task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in tick() }
+            beginRejoin(reason: "started")
         }
     }
 
@@ -49,6 +54,69 @@ final class HealthMonitor: @unchecked Sendable {
         let actions = machine.tick(now: .now)
         self.machine = machine
         for action in actions { perform(action) }
+        // After a stall the fence is already up, so a renewed lease changes nothing until the
+        // rejoin ends.
+        router.renewLease(now: WallClock.milliseconds())
+        if var rejoin {
+            let actions = rejoin.tick(now: .now)
+            self.rejoin = rejoin
+            for action in actions { perform(action) }
+        }
+        // A peer that answers but whose hand-back was interrupted: try again.
+        let current = router.view
+        for (i, peer) in peers.enumerated() where machine.isUp(i) {
+            if let index = current.nodes.firstIndex(where: { $0.endpoint == peer.endpoint }), !current.live[index] {
+                router.setLive(peer.endpoint, true)
+            }
+        }
+        router.handBackStrays()
+    }
+
+    // MARK: - Rejoin
+
+    private func beginRejoin(reason: String) {
+        let view = router.view
+        if view.nodes != members || machine == nil { rebuild(view, timeout: router.nodeTimeout) }
+        guard var rejoin else { return }
+        rejoinReason = reason
+        logger.notice("rejoining: commands on keys wait until every other node has handed back what it holds for this one",
+                      metadata: ["reason": "\(reason)", "peers": "\(peers.count)"])
+        let actions = rejoin.begin(peers: peers.map(\.endpoint), now: .now)
+        self.rejoin = rejoin
+        for action in actions { perform(action) }
+    }
+
+    private func perform(_ action: RejoinStateMachine<ContinuousClock.Instant>.Action) {
+        switch action {
+        case .poll(let endpoint):
+            guard let i = peers.firstIndex(where: { $0.endpoint == endpoint }) else { return }
+            let me = router.view.nodes[router.view.selfIndex].endpoint
+            links[i].send(PeerLink.encode(["CLUSTER", "REJOIN", me]), database: 0).whenComplete { [self] result in
+                guard var rejoin else { return }
+                let actions: [RejoinStateMachine<ContinuousClock.Instant>.Action]
+                switch result {
+                case .success(let reply):
+                    // An error reply (a node that predates REJOIN) cannot be waited on: done.
+                    actions = rejoin.answer(from: endpoint, done: reply.readableBytesView.starts(with: "+WAIT".utf8) == false,
+                                            now: .now)
+                case .failure(let error):
+                    actions = "\(error)".contains("connection refused") ? rejoin.unreachable(endpoint, now: .now) : []
+                }
+                self.rejoin = rejoin
+                for action in actions { perform(action) }
+            }
+        case .serve(let waited, let forced):
+            let ms = waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000
+            var summary = "\(rejoinReason); served again after \(ms) ms"
+            if forced.isEmpty {
+                logger.notice("rejoined: serving again", metadata: ["reason": "\(rejoinReason)", "ms": "\(ms)"])
+            } else {
+                summary += "; gave up waiting for \(forced.joined(separator: " "))"
+                logger.warning("rejoined without an answer from some nodes: they may still hold newer values of keys of this node",
+                               metadata: ["nodes": "\(forced.joined(separator: ","))", "ms": "\(ms)"])
+            }
+            router.serve(summary: summary)
+        }
     }
 
     private func rebuild(_ view: ClusterView, timeout: Int) {
@@ -64,7 +132,15 @@ final class HealthMonitor: @unchecked Sendable {
         for (endpoint, link) in old where !peers.contains(where: { $0.endpoint == endpoint }) { link.close() }
         let timeoutDuration = Duration.milliseconds(timeout)
         machine = HealthStateMachine(peerCount: peers.count, now: .now, timeout: timeoutDuration,
-                                     interval: timeoutDuration / 10)
+                                     interval: timeoutDuration / 10, stallAfter: timeoutDuration / 2)
+        if var rejoin {
+            let actions = rejoin.members(peers.map(\.endpoint), now: .now)
+            self.rejoin = rejoin
+            for action in actions { perform(action) }
+        } else {
+            rejoin = RejoinStateMachine(deadline: max(timeoutDuration * 10, .seconds(2)),
+                                        pollInterval: max(timeoutDuration / 10, .milliseconds(20)))
+        }
     }
 
     private func perform(_ action: HealthStateMachine<ContinuousClock.Instant>.Action) {
@@ -95,6 +171,10 @@ final class HealthMonitor: @unchecked Sendable {
         case .markUp(let i):
             logger.notice("cluster node up", metadata: ["node": .string(peers[i].endpoint)])
             router.setLive(peers[i].endpoint, true)
+        case .stalled(let gap):
+            let ms = gap.components.seconds * 1000 + gap.components.attoseconds / 1_000_000_000_000_000
+            logger.warning("this node did not run for a while: the others may have served its slots", metadata: ["ms": "\(ms)"])
+            router.fence(reason: "stalled for \(ms) ms")
         }
     }
 }

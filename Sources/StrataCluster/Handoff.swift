@@ -1,29 +1,45 @@
+import Logging
 import NIOCore
 import StrataCommands
+import StrataConfig
 import StrataRESP
 
-/// Hands keys over when this node stops owning their slots (a node joined, or a node that was
-/// down came back): each such key is written to its new owner with `SET … NX` (a value written
-/// there since wins) and keeps its TTL, then deleted here. Runs on the health loop, one SCAN
-/// batch at a time, through the ordinary command handlers.
+/// Moves keys between nodes, on the health loop, in batches:
+///
+/// - **Hand-over** (``trigger()``): after a change of membership or health, every key held here
+///   whose slot another node now serves goes there with `SET … NX` and its remaining TTL (a value
+///   written there since is newer and wins), then is deleted here.
+/// - **Hand-back** (``handBack(to:)``): a node that was down returns; every key written here for it
+///   meanwhile (the ``BorrowLedger``) goes back with a plain `SET` (this copy is newer than the one
+///   it kept) or, if deleted here, a `DEL`; the router sends it commands only once this is done.
+///
+/// Every read and delete here, and every write on the other node, runs through the dispatcher
+/// like a client's command (``CommandDispatcher/submit(_:as:server:on:)``): values that live only
+/// in L3 are read from disk, a batch at a time, and under `l3-fsync always` the other node
+/// acknowledges only what it has committed. A key is deleted here only once the other node has
+/// acknowledged it.
 final class Handoff: @unchecked Sendable {
     private let router: ClusterRouter
     private let server: ServerContext
+    /// The health loop: everything here runs on it.
     private let loop: any EventLoop
-    private let session: ClientSession
+    private let logger: Logger
     private var running = false
     private var again = false
     private let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+    /// Keys read, sent and deleted at a time: bounds the memory a hand-over takes.
+    static let batch = 512
 
-    init(router: ClusterRouter, server: ServerContext, loop: any EventLoop) {
+    init(router: ClusterRouter, server: ServerContext, loop: any EventLoop, logger: Logger) {
         self.router = router
         self.server = server
         self.loop = loop
-        self.session = ClientSession(id: 0, address: "cluster-handoff", localAddress: "", authenticated: true,
-                                     now: WallClock.milliseconds())
+        self.logger = logger
     }
 
-    /// Starts a pass, or schedules another after the one running.
+    // MARK: - Hand-over
+
+    /// Starts a hand-over pass, or schedules another after the one running.
     func trigger() {
         loop.execute { [self] in
             if running { again = true; return }
@@ -32,60 +48,154 @@ final class Handoff: @unchecked Sendable {
         }
     }
 
-    /// Runs a command here and decodes its reply.
-    private func local(_ words: [[UInt8]], database: Int) -> RESPValue? {
-        guard let spec = server.commands.find(String(decoding: words[0], as: UTF8.self)) else { return nil }
-        session.db = database
-        var context = CommandContext(server: server, client: session, arguments: CommandArguments(bytes: words),
-                                     reply: RESPReplyWriter(buffer: ByteBuffer()), now: WallClock.milliseconds())
-        context.command = spec
-        spec.handler?(&context)
-        var buffer = context.reply.buffer
-        return try? parser.parse(&buffer)
-    }
-
     private func pass(database: Int, cursor: String, moved: Int) {
         guard database < server.configuration.databases else {
             running = false
-            if moved > 0 { router.logHandoff(moved) }
+            if moved > 0 { logger.notice("handed keys over to their new owners", metadata: ["keys": "\(moved)"]) }
             if again { again = false; trigger() }
             return
         }
-        guard case .array(let page)? = local([Array("SCAN".utf8), Array(cursor.utf8), Array("COUNT".utf8), Array("512".utf8)],
-                                             database: database),
-              page.count == 2, let next = page[0].string, case .array(let keys) = page[1] else {
-            running = false
-            return
-        }
-        let (view, pool) = router.handoffView(on: loop)
-        var sends: [EventLoopFuture<(key: [UInt8], ok: Bool)>] = []
-        for case .bulkString(let keyBuffer) in keys {
-            let key = Array(keyBuffer.readableBytesView)
-            let owner = Int(view.owners[HashSlot.slot(key)])
-            guard owner != view.selfIndex, owner != Int(HashRing.noOwner),
-                  case .bulkString(let value)? = local([Array("GET".utf8), key], database: database),
-                  case .integer(let ttl)? = local([Array("PTTL".utf8), key], database: database), ttl != -2 else { continue }
-            var words: [[UInt8]] = [Array("SET".utf8), key, Array(value.readableBytesView), Array("NX".utf8)]
-            if ttl > 0 { words += [Array("PX".utf8), Array(String(ttl).utf8)] }
-            let link = pool.link(to: view.nodes[owner], resp3: false, password: router.password,
-                                 timeout: .milliseconds(Int64(router.nodeTimeout)))
-            sends.append(link.send(ClusterRouter.encode(CommandArguments(bytes: words)), database: database)
-                .map { reply in (key, reply.readableBytesView.first != UInt8(ascii: "-")) }
-                .recover { _ in (key, false) })
-        }
-        EventLoopFuture.whenAllSucceed(sends, on: loop).whenComplete { [self] result in
-            var count = moved
-            if case .success(let results) = result {
-                for (key, ok) in results where ok {
-                    _ = local([Array("DEL".utf8), key], database: database)
-                    count += 1
-                }
+        local(["SCAN", cursor, "COUNT", String(Self.batch)], database: database).whenSuccess { [self] reply in
+            guard case .array(let page) = reply, page.count == 2, let next = page[0].string,
+                  case .array(let found) = page[1] else {
+                logger.error("hand-over stopped: SCAN failed", metadata: ["reply": "\(reply)"])
+                running = false
+                return
             }
-            if next == "0" {
-                pass(database: database + 1, cursor: "0", moved: count)
-            } else {
-                pass(database: database, cursor: next, moved: count)
+            let (view, _) = router.handoffView(on: loop)
+            var byOwner: [Int: [[UInt8]]] = [:]
+            for case .bulkString(let buffer) in found {
+                let key = Array(buffer.readableBytesView)
+                let owner = Int(view.owners[HashSlot.slot(key)])
+                guard owner != view.selfIndex, owner != Int(HashRing.noOwner) else { continue }
+                byOwner[owner, default: []].append(key)
+            }
+            let sends = byOwner.map { owner, keys in
+                transfer(keys, database: database, to: view.nodes[owner], replace: false, deleted: [])
+            }
+            EventLoopFuture.whenAllComplete(sends, on: loop).whenSuccess { [self] results in
+                let count = moved + results.reduce(0) { $0 + ((try? $1.get()) ?? 0) }
+                if next == "0" {
+                    pass(database: database + 1, cursor: "0", moved: count)
+                } else {
+                    pass(database: database, cursor: next, moved: count)
+                }
             }
         }
     }
+
+    // MARK: - Hand-back
+
+    /// Gives `endpoint` back the keys written here for it while it was down, then lets the router
+    /// send it commands again. Does nothing if a hand-back to it is running.
+    func handBack(to endpoint: String) {
+        loop.execute { [self] in
+            guard router.ledger.beginReturn(of: endpoint) else { return }
+            let held = router.ledger.marks(for: endpoint).count
+            logger.notice("node returned: handing back the keys written here while it was down",
+                          metadata: ["node": "\(endpoint)", "keys": "\(held)"])
+            handBackRound(to: endpoint, sent: 0, started: .now())
+        }
+    }
+
+    private func handBackRound(to endpoint: String, sent: Int, started: NIODeadline) {
+        let (view, _) = router.handoffView(on: loop)
+        guard let node = view.nodes.first(where: { $0.endpoint == endpoint }) else {
+            router.ledger.abandonReturn(of: endpoint)
+            return
+        }
+        let marks = router.ledger.marks(for: endpoint)
+        if marks.isEmpty {
+            if router.ledger.endReturn(of: endpoint, flip: { router.applyLive(endpoint, true) }) {
+                let ms = (NIODeadline.now() - started).nanoseconds / 1_000_000
+                logger.notice("node returned: hand-back done, it serves its slots again",
+                              metadata: ["node": "\(endpoint)", "keys": "\(sent)", "ms": "\(ms)"])
+            } else {
+                handBackRound(to: endpoint, sent: sent, started: started)
+            }
+            return
+        }
+        // One batch per database at a time; the marks sent are cleared once acknowledged.
+        let batch = Array(marks.prefix(Self.batch))
+        let database = batch[0].key.database
+        let chosen = batch.filter { $0.key.database == database }
+        let keys = chosen.map(\.key.bytes)
+        let deleted = Set(chosen.filter(\.value.deleted).map(\.key.bytes))
+        transfer(keys, database: database, to: node, replace: true, deleted: deleted).whenComplete { [self] result in
+            guard case .success = result else {
+                router.ledger.abandonReturn(of: endpoint)
+                logger.warning("hand-back interrupted; it resumes when the node answers again",
+                               metadata: ["node": "\(endpoint)", "error": "\(result)"])
+                return
+            }
+            router.ledger.handedBack(Dictionary(uniqueKeysWithValues: chosen.map { ($0.key, $0.value) }), to: endpoint)
+            handBackRound(to: endpoint, sent: sent + chosen.count, started: started)
+        }
+    }
+
+    // MARK: - Moving a batch
+
+    /// Reads `keys` here (values and TTLs), writes each on `node` (`SET`, with `NX` unless
+    /// `replace`; a key absent here is deleted there when it is in `deleted`), and deletes here
+    /// those the node acknowledged. Fails if any write failed; the future holds how many moved.
+    private func transfer(_ keys: [[UInt8]], database: Int, to node: ClusterNodeAddress, replace: Bool,
+                          deleted: Set<[UInt8]>) -> EventLoopFuture<Int> {
+        guard !keys.isEmpty else { return loop.makeSucceededFuture(0) }
+        let values = local([Array("MGET".utf8)] + keys, database: database)
+        let ttls = keys.map { local([Array("PTTL".utf8), $0], database: database) }
+        return values.and(EventLoopFuture.whenAllSucceed(ttls, on: loop)).flatMap { [self] values, ttls in
+            guard case .array(let items) = values, items.count == keys.count else {
+                return loop.makeFailedFuture(HandoffError(reason: "MGET here failed: \(values)"))
+            }
+            let link = router.handoffLink(to: node, on: loop)
+            var writes: [EventLoopFuture<ByteBuffer>] = []
+            var present: [[UInt8]] = []
+            for (i, key) in keys.enumerated() {
+                var words: [[UInt8]]
+                if case .bulkString(let value) = items[i], case .integer(let ttl) = ttls[i], ttl != -2 {
+                    words = [Array("SET".utf8), key, Array(value.readableBytesView)]
+                    if !replace { words.append(Array("NX".utf8)) }
+                    if ttl > 0 { words += [Array("PX".utf8), Array(String(ttl).utf8)] }
+                    present.append(key)
+                } else if deleted.contains(key) {
+                    words = [Array("DEL".utf8), key]
+                } else {
+                    continue // gone here (expired, or deleted by a hand-over already)
+                }
+                writes.append(link.send(ClusterRouter.encode(CommandArguments(bytes: words)), database: database))
+            }
+            return EventLoopFuture.whenAllSucceed(writes, on: loop).flatMap { [self, present] replies in
+                if let failed = replies.first(where: { $0.readableBytesView.first == UInt8(ascii: "-") }) {
+                    let text = String(decoding: failed.readableBytesView.dropFirst().prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+                    return loop.makeFailedFuture(HandoffError(reason: "\(node.endpoint) answered \(text)"))
+                }
+                guard !present.isEmpty else { return loop.makeSucceededFuture(replies.count) }
+                return local([Array("DEL".utf8)] + present, database: database).map { _ in replies.count }
+            }
+        }
+    }
+
+    /// Runs a command here, as this node's own session (the router serves it here, whoever owns
+    /// the keys), and decodes its reply.
+    private func local(_ words: [String], database: Int) -> EventLoopFuture<RESPValue> {
+        local(words.map { Array($0.utf8) }, database: database)
+    }
+
+    private func local(_ words: [[UInt8]], database: Int) -> EventLoopFuture<RESPValue> {
+        // A session per command: one that waits for L3 keeps its database while others run.
+        let session = ClientSession(id: ClusterRouter.internalSessionID, address: "cluster-handoff", localAddress: "",
+                                    authenticated: true, now: WallClock.milliseconds())
+        session.db = database
+        return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
+            .flatMapThrowing { [parser] reply in
+                var reply = reply
+                guard let value = try parser.parse(&reply) else { throw HandoffError(reason: "incomplete reply") }
+                return value
+            }
+    }
+}
+
+struct HandoffError: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }

@@ -4,11 +4,17 @@
 /// PING, mark a peer down or up); it reports replies with ``pong(_:now:)`` and failures with
 /// ``pingFailed(_:now:)``. A peer that has not answered for `timeout` is down; the first reply
 /// after that brings it back.
+///
+/// With `stallAfter` set, ticks further apart than that mean this node itself was stopped or starved: the peers'
+/// silence was its own, so none is marked down for it, and ``Action/stalled(_:)`` tells the
+/// caller that the others may have taken its slots over meanwhile (it must rejoin).
 public struct HealthStateMachine<Instant: InstantProtocol>: Sendable where Instant: Sendable, Instant.Duration: Sendable {
     public enum Action: Equatable, Sendable {
         case ping(Int)
         case markDown(Int)
         case markUp(Int)
+        /// This node did not run for the given time (SIGSTOP, a starved process).
+        case stalled(Instant.Duration)
     }
 
     struct Peer: Sendable {
@@ -20,15 +26,21 @@ public struct HealthStateMachine<Instant: InstantProtocol>: Sendable where Insta
 
     public let timeout: Instant.Duration
     public let interval: Instant.Duration
+    /// A gap between ticks longer than this is this node's own stall (nil: not checked).
+    public let stallAfter: Instant.Duration?
     private(set) var peers: [Peer]
+    private var lastTick: Instant?
 
     /// - Parameters:
     ///   - peerCount: the number of peers (this node excluded); each starts up, as of `now`.
     ///   - timeout: silence after which a peer is down (`cluster-node-timeout`).
     ///   - interval: time between two PINGs to one peer.
-    public init(peerCount: Int, now: Instant, timeout: Instant.Duration, interval: Instant.Duration) {
+    ///   - stallAfter: a gap between two ticks after which this node counts itself as stalled.
+    public init(peerCount: Int, now: Instant, timeout: Instant.Duration, interval: Instant.Duration,
+                stallAfter: Instant.Duration? = nil) {
         self.timeout = timeout
         self.interval = interval
+        self.stallAfter = stallAfter
         self.peers = Array(repeating: Peer(lastReply: now), count: peerCount)
     }
 
@@ -39,6 +51,15 @@ public struct HealthStateMachine<Instant: InstantProtocol>: Sendable where Insta
 
     public mutating func tick(now: Instant) -> [Action] {
         var actions: [Action] = []
+        if let stallAfter, let lastTick, lastTick.advanced(by: stallAfter) < now {
+            actions.append(.stalled(lastTick.duration(to: now)))
+            for i in peers.indices {
+                peers[i].lastReply = now
+                peers[i].pingSent = nil
+                peers[i].lastPing = nil
+            }
+        }
+        lastTick = now
         for i in peers.indices {
             if peers[i].up && peers[i].lastReply.advanced(by: timeout) < now {
                 peers[i].up = false

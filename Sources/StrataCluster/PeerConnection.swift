@@ -32,7 +32,7 @@ enum ReplyDestination {
 
     func fail(_ error: PeerError) {
         switch self {
-        case .stream(let stream, let place): stream.fill(place, with: ClusterRouter.errorReply("CLUSTERDOWN \(error)"))
+        case .stream(let stream, let place): stream.fill(place, with: CommandDispatcher.errorReply("CLUSTERDOWN \(error)"))
         case .promise(let promise): promise.fail(error)
         case .discard: break
         }
@@ -230,6 +230,8 @@ final class PeerLink {
     let resp3: Bool
     var password: String
     var timeout: TimeAmount
+    /// What the connection calls itself on the other node (CLIENT SETNAME).
+    let name: String
     let flusher: StreamFlusher
 
     private enum State {
@@ -251,8 +253,9 @@ final class PeerLink {
 
     /// - Parameter flusher: shared by the links of one event loop (the default: this link's own).
     init(loop: any EventLoop, host: String, port: Int, resp3: Bool, password: String, timeout: TimeAmount,
-         flusher: StreamFlusher? = nil) {
+         name: String = ClusterRouter.peerName, flusher: StreamFlusher? = nil) {
         (self.loop, self.host, self.port, self.resp3, self.password, self.timeout) = (loop, host, port, resp3, password, timeout)
+        self.name = name
         self.flusher = flusher ?? StreamFlusher(loop: loop)
     }
 
@@ -371,7 +374,7 @@ final class PeerLink {
                         Self.encode(["AUTH", password], into: &setup)
                         handler.expect(.discard, sent: now)
                     }
-                    Self.encode(["CLIENT", "SETNAME", ClusterRouter.peerName], into: &setup)
+                    Self.encode(["CLIENT", "SETNAME", name], into: &setup)
                     handler.expect(.discard, sent: now)
                     for destination in queued { handler.expect(destination, sent: now) }
                     setup.writeBuffer(&outbound)

@@ -6,6 +6,9 @@ public protocol ClusterIntrospection: AnyObject, Sendable {
     /// Redis Cluster behaviour (`-MOVED`): clients are told the mode is `cluster`.
     var redirects: Bool { get }
     func clusterSnapshot() -> ClusterSnapshot
+    /// CLUSTER REJOIN: whether this node is done with the slots of the node at `endpoint` (it
+    /// serves them no more and holds none of the keys it wrote for it while it was down).
+    func rejoinDone(for endpoint: String) -> Bool
 }
 
 /// The cluster as one node sees it at one moment.
@@ -33,15 +36,44 @@ public struct ClusterSnapshot: Sendable {
         public init(start: Int, end: Int, node: Int) { (self.start, self.end, self.node) = (start, end, node) }
     }
 
+    /// How this node stands after failures and returns (INFO cluster, CLUSTER INFO, the log).
+    public struct Recovery: Sendable {
+        /// Holding commands back while it asks the others for its keys (see docs/cluster.md).
+        public var rejoining: Bool
+        /// Rejoins completed, and how the last one ended.
+        public var rejoins: Int
+        public var lastRejoin: String
+        /// Keys written here for nodes that are down, not yet handed back.
+        public var borrowedKeys: Int
+        /// Keys handed back to returning nodes, and returns completed.
+        public var handedBackKeys: Int
+        public var returns: Int
+        public init(rejoining: Bool, rejoins: Int, lastRejoin: String, borrowedKeys: Int, handedBackKeys: Int, returns: Int) {
+            (self.rejoining, self.rejoins, self.lastRejoin) = (rejoining, rejoins, lastRejoin)
+            (self.borrowedKeys, self.handedBackKeys, self.returns) = (borrowedKeys, handedBackKeys, returns)
+        }
+
+        /// The `name:value` lines of INFO cluster and CLUSTER INFO.
+        public var fields: [(String, String)] {
+            [("cluster_local_state", rejoining ? "rejoining" : "serving"),
+             ("cluster_rejoins", String(rejoins)),
+             ("cluster_last_rejoin", lastRejoin),
+             ("cluster_borrowed_keys", String(borrowedKeys)),
+             ("cluster_handed_back_keys", String(handedBackKeys)),
+             ("cluster_returns_served", String(returns))]
+        }
+    }
+
     public var mode: String
     public var nodes: [Node]
     /// Who serves each slot now (down nodes' slots already moved on), in slot order.
     public var ranges: [SlotRange]
     /// Bumped on every change of membership or health.
     public var epoch: Int
+    public var recovery: Recovery
 
-    public init(mode: String, nodes: [Node], ranges: [SlotRange], epoch: Int) {
-        (self.mode, self.nodes, self.ranges, self.epoch) = (mode, nodes, ranges, epoch)
+    public init(mode: String, nodes: [Node], ranges: [SlotRange], epoch: Int, recovery: Recovery) {
+        (self.mode, self.nodes, self.ranges, self.epoch, self.recovery) = (mode, nodes, ranges, epoch, recovery)
     }
 
     public var myself: Node? { nodes.first { $0.isSelf } }
@@ -83,7 +115,7 @@ enum ClusterCommands {
             ("cluster_my_epoch", String(snapshot.epoch)),
             ("cluster_mode", snapshot.mode),
             ("cluster_nodes_down", String(down)),
-        ]
+        ] + snapshot.recovery.fields
         c.reply.verbatim(fields.map { "\($0.0):\($0.1)\r\n" }.joined())
     }
 
@@ -151,6 +183,16 @@ enum ClusterCommands {
         }
     }
 
+    /// CLUSTER REJOIN host:port, sent by a node that rejoins: `+DONE` once this node serves none
+    /// of its slots and holds none of its keys, `+WAIT` while it still does.
+    static func rejoin(_ c: inout CommandContext) {
+        guard let cluster = c.server.router as? any ClusterIntrospection else {
+            c.error("ERR This instance has cluster support disabled")
+            return
+        }
+        c.reply.simpleString(cluster.rejoinDone(for: c.arguments.string(2)) ? "DONE" : "WAIT")
+    }
+
     static func help(_ c: inout CommandContext) {
         let lines = [
             "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -158,6 +200,7 @@ enum ClusterCommands {
             "KEYSLOT <key>", "    Return the hash slot for <key>.",
             "MYID", "    Return the node id.",
             "NODES", "    Return cluster configuration seen by node.",
+            "REJOIN <host:port>", "    (Between Strata nodes) Whether this node has handed back the keys of a returning node.",
             "SHARDS", "    Return information about slot range mappings and the nodes serving them.",
             "SLOTS", "    Return information about slots range mappings.",
             "HELP", "    Print this help.",

@@ -26,6 +26,9 @@ public struct CommandFlags: OptionSet, Sendable {
     public static let keysOnly = CommandFlags(rawValue: 1 << 11)
     /// EXEC: runs the queued commands (their keys and writes count as its own).
     public static let exec = CommandFlags(rawValue: 1 << 12)
+    /// Deletes its keys (DEL, UNLINK, GETDEL): a node that serves the keys for a node that is
+    /// down remembers the deletion, to make on that node when it returns.
+    public static let deletes = CommandFlags(rawValue: 1 << 13)
 
     /// The names COMMAND INFO reports.
     var names: [String] {

@@ -40,7 +40,7 @@ public enum CommandTable {
         CommandSpec("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: string, since: "1.0.0",
                     summary: "Returns the previous string value of a key after setting it to a new value.",
                     syntax: "key value", handler: StringCommands.getset),
-        CommandSpec("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: string, since: "6.2.0",
+        CommandSpec("getdel", arity: 2, flags: [.write, .fast, .deletes], keys: (1, 1, 1), group: string, since: "6.2.0",
                     summary: "Returns the string value of a key after deleting the key.", syntax: "key",
                     handler: StringCommands.getdel),
         CommandSpec("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: string, since: "6.2.0",
@@ -77,10 +77,10 @@ public enum CommandTable {
     ]
 
     static let keys: [CommandSpec] = [
-        CommandSpec("del", arity: -2, flags: [.write, .keysOnly], keys: (1, -1, 1), group: generic, since: "1.0.0",
+        CommandSpec("del", arity: -2, flags: [.write, .keysOnly, .deletes], keys: (1, -1, 1), group: generic, since: "1.0.0",
                     complexity: "O(N) where N is the number of keys that will be removed.",
                     summary: "Deletes one or more keys.", syntax: "key [key ...]", handler: KeyCommands.del),
-        CommandSpec("unlink", arity: -2, flags: [.write, .fast, .keysOnly], keys: (1, -1, 1), group: generic, since: "4.0.0",
+        CommandSpec("unlink", arity: -2, flags: [.write, .fast, .keysOnly, .deletes], keys: (1, -1, 1), group: generic, since: "4.0.0",
                     complexity: "O(1) for each key removed regardless of its size.",
                     summary: "Asynchronously deletes one or more keys.", syntax: "key [key ...]", handler: KeyCommands.del),
         CommandSpec("exists", arity: -2, flags: [.readonly, .fast, .keysOnly], keys: (1, -1, 1), group: generic, since: "1.0.0",
@@ -277,6 +277,9 @@ public enum CommandTable {
             CommandSpec("cluster|shards", arity: 2, flags: [.loading, .stale], group: "cluster", since: "7.0.0",
                         complexity: "O(N) where N is the total number of cluster nodes",
                         summary: "Returns the mapping of cluster slots to shards.", handler: ClusterCommands.shards),
+            CommandSpec("cluster|rejoin", arity: 3, flags: [.stale, .loading], group: "cluster", since: "7.0.0",
+                        summary: "Between Strata nodes: whether this node is done with a returning node's slots.",
+                        syntax: "endpoint", handler: ClusterCommands.rejoin),
             CommandSpec("cluster|help", arity: 2, flags: [.loading, .stale], group: "cluster", since: "5.0.0",
                         summary: "Returns helpful text about the different subcommands.", handler: ClusterCommands.help),
         ], handler: nil),

@@ -304,7 +304,8 @@ enum ServerCommands {
             ]
             return lines("Tiers", fields)
         case "cluster":
-            return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")])
+            let recovery = (server.router as? any ClusterIntrospection)?.clusterSnapshot().recovery.fields ?? []
+            return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")] + recovery)
         case "keyspace":
             let sizes = c.keyspace.databaseSizes(locked: locked)
             var fields: [(String, String)] = []
