@@ -2,10 +2,11 @@
 #
 #   make run               build the release binary and start it (ARGS="--port 7000 ...")
 #   make test              unit tests, then the Python integration suite
+#   make chaos             fault-injection soak of a ring of nodes (CHAOS_SECONDS of faults per policy)
 #   make bench             benchmarks (SCENARIO=name for one)
 #   make microbench        micro-benchmarks in Benchmarks/ (FILTER=regex for some)
 #
-# Variables: PYTHON (python3), SWIFT (swift), ARGS, SCENARIO, PYTEST_ARGS, FILTER.
+# Variables: PYTHON (python3), SWIFT (swift), ARGS, SCENARIO, PYTEST_ARGS, FILTER, CHAOS_SECONDS.
 
 PYTHON ?= python3
 SWIFT ?= swift
@@ -18,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
 PIP_PACKAGES := redis pytest
 
-.PHONY: all deps build release run test unit integration bench microbench clean
+.PHONY: all deps build release run test unit integration chaos bench microbench clean
 
 all: build
 
@@ -66,6 +67,13 @@ test: deps
 	$(SWIFT) test
 	$(MAKE) release
 	$(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+
+# Tests/integration/test_ring_faults.py with CHAOS_SECONDS (default 300) of faults per l3-fsync
+# policy instead of 20: kill -9, SIGSTOP, restarts, nodes joining and leaving a ring under load,
+# then every key checked. Prints one report line per policy; STRATA_CHAOS_SEED=n replays a schedule.
+CHAOS_SECONDS ?= 300
+chaos: deps release
+	STRATA_CHAOS_SECONDS=$(CHAOS_SECONDS) $(PYTHON) -m pytest $(PYTEST_ARGS) -s Tests/integration/test_ring_faults.py
 
 bench: deps release
 	$(PYTHON) bench/run.py $(if $(SCENARIO),--scenario $(SCENARIO))

@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "StrataCluster",
             dependencies: [
-                "StrataCommands", "StrataRESP", "StrataConfig",
+                "StrataCommands", "StrataRESP", "StrataConfig", "StrataStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -4,6 +4,7 @@ import NIOCore
 import StrataCommands
 import StrataConfig
 import StrataRESP
+import StrataStore
 import Synchronization
 
 /// Membership, ring and health at one moment. Immutable: replaced as a whole on any change.
@@ -50,14 +51,16 @@ final class LoopPool: @unchecked Sendable {
     var links: [String: PeerLink] = [:]
     /// Shared by the links: a client answered by several peers in one wake-up is written once.
     let flusher: StreamFlusher
-    /// `links` by node index in `view` (RESP2 link at 2 × index, RESP3 at 2 × index + 1), filled
+    /// `links` by node index in `view` (4 × index, + 1 for RESP3, + 2 for a relay link), filled
     /// on first use and cleared whenever the view changes: no string is built per request.
     private var linkByNode: [PeerLink?] = []
     /// Connections from other nodes (they announce themselves): never forwarded again, so two
     /// nodes that briefly disagree about an owner cannot bounce a command between them.
     var peerClients: Set<Int> = []
-    /// Of those, the connections that hand keys over (see `ClusterRouter.handoffName`).
+    /// Of those, the connections that hand keys over (see `ClusterRouter.handoffName`), and
+    /// those that relay another node's command (never forwarded again).
     var handoffClients: Set<Int> = []
+    var relayClients: Set<Int> = []
 
     init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
@@ -79,13 +82,15 @@ final class LoopPool: @unchecked Sendable {
         return link
     }
 
-    /// The link to node `index` of the cached view, with the cached settings.
+    /// The link to node `index` of the cached view, with the cached settings; `relay` for a
+    /// command another node sent here (see `ClusterRouter.relayName`).
     @inline(__always)
-    func link(toNode index: Int, resp3: Bool) -> PeerLink {
-        let slot = 2 * index + (resp3 ? 1 : 0)
+    func link(toNode index: Int, resp3: Bool, relay: Bool = false) -> PeerLink {
+        let slot = 4 * index + (resp3 ? 1 : 0) + (relay ? 2 : 0)
         if slot < linkByNode.count, let link = linkByNode[slot] { return link }
-        if linkByNode.count != 2 * view.nodes.count { linkByNode = Array(repeating: nil, count: 2 * view.nodes.count) }
-        let link = link(to: view.nodes[index], resp3: resp3, password: password, timeout: timeout)
+        if linkByNode.count != 4 * view.nodes.count { linkByNode = Array(repeating: nil, count: 4 * view.nodes.count) }
+        let link = link(to: view.nodes[index], resp3: resp3, password: password, timeout: timeout,
+                        name: relay ? ClusterRouter.relayName : ClusterRouter.peerName)
         linkByNode[slot] = link
         return link
     }
@@ -141,11 +146,20 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// Starts a rejoin on the health loop (set by the health monitor).
     private let rejoinStarter = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
     private let rejoinFigures = NIOLockedValueBox((count: 0, last: "none"))
+    /// Slots this node started serving at a membership change, while their previous node hands
+    /// their keys over (see ``Receiving``).
+    private let receiving = NIOLockedValueBox(Receiving())
+    /// Whether `receiving` has slots: read by every command, so kept apart from the lock.
+    private let receivingActive = Atomic<Bool>(false)
     /// The name a node gives its connections to other nodes.
     static let peerName = "strata-cluster-peer"
     /// The name of the connections that hand keys over: never held back by a rejoin (the rejoin
     /// waits for what they bring).
     static let handoffName = "strata-cluster-handoff"
+    /// The name of the connections that pass on a command another node forwarded here (its view
+    /// and this node's disagree, as while a membership change reaches the nodes one by one): a
+    /// command that arrives on one runs where it lands or is refused, so it travels two hops at most.
+    static let relayName = "strata-cluster-relay"
     /// Where health checks run.
     let healthLoop: any EventLoop
 
@@ -229,7 +243,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return false
     }
 
-    private func viewChanged(_ old: ClusterView, _ new: ClusterView) {
+    private func viewChanged(_ old: ClusterView, _ new: ClusterView, membership: Bool = false) {
+        if membership { startReceiving(old, new) }
         version.add(1, ordering: .releasing)
         if Self.losesSlots(old, new) { handoff.withLockedValue { $0 }?.trigger() }
     }
@@ -241,7 +256,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     var password: String { settings.withLockedValue { $0.password } }
 
     /// Applies a configuration change (CONFIG SET, SIGHUP): a new node list rebuilds the ring,
-    /// which moves only the slots whose owner changes. A list without this node is ignored.
+    /// which moves only the slots whose owner changes. A list without this node removes it from
+    /// the ring: it keeps running, with no slots of its own (weight 0), hands every key over to
+    /// its new owner and forwards (or redirects) every command; stop it once
+    /// `cluster_handover_in_progress` reads 0 and DBSIZE 0.
     @discardableResult
     public func apply(_ configuration: Configuration) -> Bool {
         let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
@@ -252,11 +270,17 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 version.add(1, ordering: .releasing)
             }
             let old = settings.view
-            guard configuration.clusterNodes != old.nodes else { return nil }
-            guard let selfIndex = Self.findSelf(in: configuration.clusterNodes, configuration: configuration) else {
-                return nil
+            var nodes = configuration.clusterNodes
+            let selfIndex: Int
+            if let listed = Self.findSelf(in: nodes, configuration: configuration) {
+                selfIndex = listed
+            } else {
+                var leaving = old.nodes[old.selfIndex]
+                leaving.weight = 0
+                nodes.append(leaving)
+                selfIndex = nodes.count - 1
             }
-            let nodes = configuration.clusterNodes
+            guard nodes != old.nodes else { return nil }
             let live = nodes.map { node in old.nodes.firstIndex { $0.endpoint == node.endpoint }.map { old.live[$0] } ?? true }
             settings.view = ClusterView(nodes: nodes, selfIndex: selfIndex,
                                         ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
@@ -264,7 +288,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return (old, settings.view)
         }
         guard let (old, new) = change else { return false }
-        viewChanged(old, new)
+        viewChanged(old, new, membership: true)
         return true
     }
 
@@ -306,12 +330,26 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         leaseUntil.store(now + Int64(nodeTimeout) * 8 / 10, ordering: .relaxed)
     }
 
-    /// A rejoining peer asks whether this node is done with its slots: it serves them no more
-    /// and holds none of its keys.
-    public func rejoinDone(for endpoint: String) -> Bool {
+    /// A rejoining peer asks whether this node is done with its slots.
+    public func rejoinStatus(for endpoint: String) -> String {
         let view = self.view
-        guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }) else { return true }
-        return view.live[index] && ledger.owesNothing(to: endpoint)
+        guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }) else { return "DONE unlisted" }
+        guard view.live[index] && ledger.owesNothing(to: endpoint) else { return "WAIT" }
+        return handoff.withLockedValue { $0 }?.passing.load(ordering: .relaxed) == true ? "DONE passing" : "DONE"
+    }
+
+    /// At start, this node does not know whether it is new: the keys of its slots may be on the
+    /// nodes that would serve them without it. It fetches a missing key from there on first
+    /// access until each of them says it holds nothing of its (a hand-over's HANDOFF-DONE, or a
+    /// plain DONE to its REJOIN).
+    func receiveAtStart() {
+        let view = self.view
+        var nodes = view.nodes
+        nodes[view.selfIndex].weight = 0
+        let without = ClusterView(nodes: nodes, selfIndex: view.selfIndex,
+                                  ring: HashRing(nodes: nodes, virtualNodes: settings.withLockedValue { $0.virtualNodes }),
+                                  live: Array(repeating: true, count: nodes.count), epoch: view.epoch)
+        startReceiving(without, view)
     }
 
     /// Marks a peer up or down (from the health checks); its slots move to the next live node.
@@ -336,6 +374,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     }
 
     func applyLive(_ endpoint: String, _ up: Bool) {
+        if !up { handoffDone(from: endpoint) } // a node that is down hands nothing over: its keys miss
         let change = settings.withLockedValue { settings -> (ClusterView, ClusterView)? in
             let view = settings.view
             guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }), index != view.selfIndex,
@@ -375,10 +414,15 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                                  lastPong: pongs[node.endpoint] ?? 0)
         }
         let ledger = self.ledger.figures
+        let handover = handoff.withLockedValue { $0 }
+        let receivingFigures = receiving.withLockedValue { (slots: $0.from.count, fetched: $0.fetched) }
         let rejoins = rejoinFigures.withLockedValue { $0 }
         let recovery = ClusterSnapshot.Recovery(rejoining: isRejoining, rejoins: rejoins.count, lastRejoin: rejoins.last,
                                                 borrowedKeys: ledger.held, handedBackKeys: ledger.handedBack,
-                                                returns: ledger.returns)
+                                                returns: ledger.returns,
+                                                handedOverKeys: handover?.handedOver.load(ordering: .relaxed) ?? 0,
+                                                handingOver: handover?.passing.load(ordering: .relaxed) ?? false,
+                                                receivingSlots: receivingFigures.slots, fetchedKeys: receivingFigures.fetched)
         return ClusterSnapshot(mode: mode.rawValue, nodes: nodes, ranges: HashRing.ranges(view.owners), epoch: view.epoch,
                                recovery: recovery)
     }
@@ -394,8 +438,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             if spec.name == "client|setname", context.arguments.count == 3, let loop = context.eventLoop,
                let pool = pools[ObjectIdentifier(loop)] {
                 let name = context.arguments.string(2)
-                if name == Self.peerName || name == Self.handoffName { pool.peerClients.insert(context.client.id) }
+                if [Self.peerName, Self.handoffName, Self.relayName].contains(name) { pool.peerClients.insert(context.client.id) }
                 if name == Self.handoffName { pool.handoffClients.insert(context.client.id) }
+                if name == Self.relayName { pool.relayClients.insert(context.client.id) }
             }
             return .local
         }
@@ -446,9 +491,19 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "MOVED \(slot) \(node.endpoint)")
             return .handled
         }
-        if let pool, pool.peerClients.contains(context.client.id) {
-            // Sent by a node whose view differs from ours: serve it here rather than bounce it.
-            return serveHere(spec, view, pool, &context, forPeer: true)
+        let relay = pool?.peerClients.contains(context.client.id) ?? false
+        if relay, let pool {
+            if pool.handoffClients.contains(context.client.id) {
+                // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
+                // `SET … NX` cannot undo anything; a fetch reads what is left here.
+                return serveHere(spec, view, pool, &context, forPeer: true)
+            }
+            if pool.relayClients.contains(context.client.id) {
+                reject(&context, "TRYAGAIN The nodes disagree about who serves slot \(slot) (a membership or health change "
+                           + "is reaching them); try again")
+                return .handled
+            }
+            // Sent by a node whose view differs from ours: pass it on to the owner we know.
         }
         if spec.flags.contains(.noQueue) {
             // WATCH: the transaction's EXEC could not check it here.
@@ -464,7 +519,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
             return .handled
         }
-        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3)
+        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: relay)
         guard let stream = context.replyStream else {
             context.deferredReply = send(context.arguments, to: link, &context)
             return .handled
@@ -497,10 +552,55 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
            let held = holdWhileRejoining(pool, &context) {
             return held
         }
+        if !forPeer, let pool, pool.handoffClients.contains(context.client.id), spec.flags.contains(.readonly) {
+            // A node fetching a key of a slot it now serves; this node has not switched yet.
+            reject(&context, "TRYAGAIN This node still serves the slot: apply the same cluster-nodes on every node")
+            return .handled
+        }
+        if receivingActive.load(ordering: .relaxed), let decision = settleReceived(spec, pool, &context) {
+            return decision
+        }
         if spec.flags.contains(.write) && (view.borrowing || forPeer) {
+            if !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
+               let key = unknownBorrowedKey(spec, context.arguments, database: context.database, view, context) {
+                reject(&context, "TRYAGAIN The node that serves this key (\(key)) is down, and this node does not have "
+                           + "its value: only reads and plain overwrites are served until it returns")
+                return .handled
+            }
             noteBorrowed(spec, context.arguments, database: context.database, view)
         }
         return .local
+    }
+
+    /// SET with NX or XX depends on whether the key exists.
+    private static func isConditionalSet(_ spec: CommandSpec, _ arguments: CommandArguments) -> Bool {
+        guard spec.name == "set" else { return false }
+        for i in 3..<max(3, arguments.count) where arguments.withBytes(i, { $0.count == 2 }) {
+            let word = arguments.string(i).lowercased()
+            if word == "nx" || word == "xx" { return true }
+        }
+        return false
+    }
+
+    /// The first key of a write that belongs to a node that is down and is not here: its value
+    /// (or its absence) is unknown, so a command that builds on it could undo writes made there.
+    private func unknownBorrowedKey(_ spec: CommandSpec, _ arguments: CommandArguments, database: Int,
+                                    _ view: ClusterView, _ context: CommandContext) -> String? {
+        let keyspace = context.keyspace
+        let now = context.now
+        for position in spec.keyPositions(argumentCount: arguments.count) {
+            let absent = arguments.withBytes(position) { key -> Bool in
+                let primary = Int(view.primaries[HashSlot.slot(key)])
+                guard primary != view.selfIndex, primary < view.live.count, !view.live[primary] else { return false }
+                let hash = keyspace.hasher.hash(key)
+                let shard = keyspace.shard(for: hash)
+                return shard.lock.withLock {
+                    shard.find(database: database, key: key, hash: hash, now: now, access: .peek) == nil
+                }
+            }
+            if absent { return view.nodes[Int(view.primaries[arguments.withBytes(position) { HashSlot.slot($0) }])].endpoint }
+        }
+        return nil
     }
 
     /// EXEC of a transaction that runs here: held while rejoining; its writes to borrowed slots noted.
@@ -544,6 +644,164 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
     }
 
+    // MARK: - Receiving slots after a membership change
+
+    /// After a membership change, the keys of the slots this node gains are still on the node
+    /// that served them, which hands them over in the background (`SET … NX`). Until it says it
+    /// is done (CLUSTER HANDOFF-DONE), the first command on such a key that is not here yet
+    /// fetches it from that node first (as Redis Cluster's ASK sends a client to the importing
+    /// node), so no command sees it missing or builds on a missing value (an INCR from 0). Keys
+    /// settled here (fetched, found, written or deleted) are final: a hand-over write that
+    /// arrives for one later is dropped, so a key deleted here does not come back.
+    struct Receiving {
+        /// The slot's previous node, by slot (it may have left the ring: it hands over all it has).
+        var from: [Int: ClusterNodeAddress] = [:]
+        var settled: Set<BorrowLedger.Key> = []
+        /// Wall-clock milliseconds after which the slots are served as they are, whatever the
+        /// previous node says (it may have failed half way).
+        var until: Int64 = 0
+        /// Keys fetched from previous nodes, for INFO.
+        var fetched = 0
+    }
+
+    /// How long a membership change may leave slots receiving at most.
+    static let receivingLimit: Int64 = 10 * 60 * 1000
+
+    private func startReceiving(_ old: ClusterView, _ new: ClusterView) {
+        var gained: [Int: ClusterNodeAddress] = [:]
+        for slot in 0..<HashSlot.count where Int(new.owners[slot]) == new.selfIndex {
+            let previous = Int(old.owners[slot])
+            guard previous != old.selfIndex, previous < old.nodes.count, old.live[previous] else { continue }
+            gained[slot] = old.nodes[previous]
+        }
+        guard !gained.isEmpty else { return }
+        receiving.withLockedValue { state in
+            state.from.merge(gained) { $1 }
+            state.until = WallClock.milliseconds() + Self.receivingLimit
+        }
+        receivingActive.store(true, ordering: .relaxed)
+        logger.withLockedValue { $0 }?.notice("receiving slots from their previous nodes",
+                                               metadata: ["slots": "\(gained.count)",
+                                                          "from": "\(Set(gained.values.map(\.endpoint)).sorted().joined(separator: ","))"])
+    }
+
+    /// CLUSTER HANDOFF-DONE: the node at `endpoint` has handed over everything it held for us.
+    public func handoffDone(from endpoint: String) {
+        let left = receiving.withLockedValue { state -> Int in
+            state.from = state.from.filter { $0.value.endpoint != endpoint }
+            if state.from.isEmpty { state.settled.removeAll() }
+            return state.from.count
+        }
+        if left == 0 { receivingActive.store(false, ordering: .relaxed) }
+    }
+
+    /// For a command on keys of receiving slots: nil to go on, `.handled` when it was answered
+    /// (a hand-over write for a settled key) or waits for its keys to be fetched.
+    private func settleReceived(_ spec: CommandSpec, _ pool: LoopPool?, _ context: inout CommandContext) -> RouteDecision? {
+        let database = context.database
+        let now = context.now
+        let keyspace = context.keyspace
+        var missing: [(key: [UInt8], from: ClusterNodeAddress)] = []
+        var dropHandoff = false
+        let handoffClient = pool?.handoffClients.contains(context.client.id) ?? false
+        let expired = receiving.withLockedValue { state -> Bool in
+            guard now <= state.until else { return true }
+            for position in spec.keyPositions(argumentCount: context.arguments.count) {
+                context.arguments.withBytes(position) { key in
+                    guard let from = state.from[HashSlot.slot(key)] else { return }
+                    let entry = BorrowLedger.Key(database: database, bytes: Array(key))
+                    if state.settled.contains(entry) {
+                        // A hand-over's `SET … NX` arrives after the key was settled here: it is
+                        // older. (A hand-back's plain SET or DEL is newer: it runs.)
+                        if handoffClient && Self.isConditionalSet(spec, context.arguments) { dropHandoff = true }
+                        return
+                    }
+                    if handoffClient {
+                        // The previous node's copy arrives: it is what a fetch would have got.
+                        state.settled.insert(entry)
+                        return
+                    }
+                    let hash = keyspace.hasher.hash(key)
+                    let shard = keyspace.shard(for: hash)
+                    let present = shard.lock.withLock {
+                        shard.find(database: database, key: key, hash: hash, now: now, access: .peek) != nil
+                    }
+                    if present {
+                        state.settled.insert(entry)
+                    } else {
+                        missing.append((entry.bytes, from))
+                    }
+                }
+            }
+            return false
+        }
+        if expired {
+            receiving.withLockedValue { $0 = Receiving(fetched: $0.fetched) }
+            receivingActive.store(false, ordering: .relaxed)
+            return nil
+        }
+        if dropHandoff {
+            // SET … NX's "not set": the previous node deletes its copy, this one stays final.
+            context.reply.null()
+            return .handled
+        }
+        guard !missing.isEmpty, let pool, let loop = context.eventLoop else { return nil }
+        context.suspension = (fetch(missing, database: database, server: context.server, pool: pool, on: loop), true)
+        return .handled
+    }
+
+    /// Copies keys from their previous nodes (value and TTL, `SET … NX` here through the
+    /// dispatcher), then marks them settled; fails if a node cannot be asked.
+    private func fetch(_ keys: [(key: [UInt8], from: ClusterNodeAddress)], database: Int, server: ServerContext, pool: LoopPool,
+                       on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let deadline = NIODeadline.now() + pool.timeout * 2
+        let steps = keys.map { key, node in
+            fetchOne(key, from: node, database: database, server: server, pool: pool, on: loop, until: deadline)
+        }
+        return EventLoopFuture.andAllSucceed(steps, on: loop).flatMapErrorThrowing { error in
+            throw (error as? CommandError) ?? CommandError("TRYAGAIN The key is moving from its previous node, which did not answer: \(error)")
+        }.map { [self] in
+            receiving.withLockedValue { state in
+                for (key, _) in keys { state.settled.insert(BorrowLedger.Key(database: database, bytes: key)) }
+                state.fetched += keys.count
+            }
+        }
+    }
+
+    /// Reads one key from its previous node (asking again while that node still serves the slot,
+    /// until `until`) and stores it here with `SET … NX`.
+    private func fetchOne(_ key: [UInt8], from node: ClusterNodeAddress, database: Int, server: ServerContext,
+                          pool: LoopPool, on loop: any EventLoop, until deadline: NIODeadline) -> EventLoopFuture<Void> {
+        let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+        let link = pool.link(to: node, resp3: false, password: pool.password, timeout: pool.timeout, name: Self.handoffName)
+        let value = link.send(Self.encode(CommandArguments(bytes: [Array("GET".utf8), key])), database: database)
+        let ttl = link.send(Self.encode(CommandArguments(bytes: [Array("PTTL".utf8), key])), database: database)
+        return value.and(ttl).flatMap { [self] value, ttl in
+            var value = value, ttl = ttl
+            let found = try? parser.parse(&value), pttl = try? parser.parse(&ttl)
+            if case .some(.error) = found, NIODeadline.now() < deadline {
+                // It has not applied the new membership yet: it is still the key's only writer.
+                return loop.scheduleTask(in: .milliseconds(20)) {}.futureResult.flatMap { [self] in
+                    fetchOne(key, from: node, database: database, server: server, pool: pool, on: loop, until: deadline)
+                }
+            }
+            guard case .some(.integer(let remaining)) = pttl, let found else {
+                return loop.makeFailedFuture(CommandError("TRYAGAIN The key is moving from \(node.endpoint), which still "
+                                                          + "serves its slot: apply the same cluster-nodes on every node"))
+            }
+            if case .error(let message) = found {
+                return loop.makeFailedFuture(CommandError("TRYAGAIN The key is moving from \(node.endpoint): \(message)"))
+            }
+            guard case .bulkString(let bytes) = found, remaining != -2 else { return loop.makeSucceededFuture(()) }
+            var words = [Array("SET".utf8), key, Array(bytes.readableBytesView), Array("NX".utf8)]
+            if remaining > 0 { words += [Array("PX".utf8), Array(String(remaining).utf8)] }
+            let session = ClientSession(id: Self.internalSessionID, address: "cluster-fetch", localAddress: "",
+                                        authenticated: true, now: WallClock.milliseconds())
+            session.db = database
+            return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop).map { _ in }
+        }
+    }
+
     /// EXEC in proxy mode. A transaction whose keys are all served by one other node runs there:
     /// MULTI, the queued commands and EXEC go to it as one block on the link (nothing else can
     /// come between them) and the client gets EXEC's reply. Keys served by several nodes get
@@ -554,7 +812,19 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     private func routeTransaction(_ context: inout CommandContext) -> RouteDecision {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
         let (view, pool) = currentView(context.eventLoop)
-        if let pool, pool.peerClients.contains(context.client.id) { return runTransactionHere(&context) }
+        if let pool, pool.peerClients.contains(context.client.id) {
+            // Sent as one block by a node that found its keys served here: they must still be.
+            for command in queue {
+                for position in command.spec.keyPositions(argumentCount: command.arguments.count)
+                where Int(view.owners[command.arguments.withBytes(position) { HashSlot.slot($0) }]) != view.selfIndex {
+                    CommandDispatcher.discardTransaction(&context)
+                    reject(&context, "TRYAGAIN The nodes disagree about who serves the transaction's keys (a membership "
+                               + "or health change is reaching them); try again")
+                    return .handled
+                }
+            }
+            return runTransactionHere(&context)
+        }
         var target: Int?
         var keyless: CommandSpec?
         for command in queue {

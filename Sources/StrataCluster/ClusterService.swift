@@ -30,6 +30,7 @@ final class HealthMonitor: @unchecked Sendable {
 
     func start() {
         router.onRejoin { [self] reason in loop.execute { self.beginRejoin(reason: reason) } }
+        router.receiveAtStart()
         loop.execute { [self] in
             let period = TimeAmount.milliseconds(Int64(max(10, min(200, router.nodeTimeout / 5))))
             task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in tick() }
@@ -96,6 +97,8 @@ final class HealthMonitor: @unchecked Sendable {
                 let actions: [RejoinStateMachine<ContinuousClock.Instant>.Action]
                 switch result {
                 case .success(let reply):
+                    // A plain DONE: that node lists this one and holds none of its keys.
+                    if reply.readableBytesView.elementsEqual("+DONE\r\n".utf8) { router.handoffDone(from: endpoint) }
                     // An error reply (a node that predates REJOIN) cannot be waited on: done.
                     actions = rejoin.answer(from: endpoint, done: reply.readableBytesView.starts(with: "+WAIT".utf8) == false,
                                             now: .now)

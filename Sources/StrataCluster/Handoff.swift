@@ -3,6 +3,7 @@ import NIOCore
 import StrataCommands
 import StrataConfig
 import StrataRESP
+import Synchronization
 
 /// Moves keys between nodes, on the health loop, in batches:
 ///
@@ -25,6 +26,9 @@ final class Handoff: @unchecked Sendable {
     private let loop: any EventLoop
     private let logger: Logger
     private var running = false
+    /// For INFO (read from any thread): keys handed over so far, and whether a pass is running.
+    let handedOver = Atomic<Int>(0)
+    let passing = Atomic<Bool>(false)
     private var again = false
     private let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
     /// Keys read, sent and deleted at a time: bounds the memory a hand-over takes.
@@ -44,15 +48,40 @@ final class Handoff: @unchecked Sendable {
         loop.execute { [self] in
             if running { again = true; return }
             running = true
+            passing.store(true, ordering: .relaxed)
+            passStarted = .now()
             pass(database: 0, cursor: "0", moved: 0)
         }
     }
 
+    private var passStarted = NIODeadline.now()
+    /// Batches of the running pass that a new owner did not acknowledge.
+    private var failures = 0
+
     private func pass(database: Int, cursor: String, moved: Int) {
         guard database < server.configuration.databases else {
             running = false
-            if moved > 0 { logger.notice("handed keys over to their new owners", metadata: ["keys": "\(moved)"]) }
-            if again { again = false; trigger() }
+            if moved > 0 {
+                let ms = max(1, (NIODeadline.now() - passStarted).nanoseconds / 1_000_000)
+                logger.notice("handed keys over to their new owners",
+                              metadata: ["keys": "\(moved)", "ms": "\(ms)", "keys_per_s": "\(Int64(moved) * 1000 / ms)"])
+            }
+            handedOver.add(moved, ordering: .relaxed)
+            let failed = failures
+            failures = 0
+            if failed == 0 {
+                announceDone()
+            } else {
+                // The keys stay here; try again shortly (the new owner may be restarting).
+                logger.warning("hand-over incomplete: some keys could not be written to their new owners; retrying",
+                               metadata: ["batches_failed": "\(failed)"])
+                again = true
+            }
+            passing.store(again, ordering: .relaxed)
+            if again {
+                again = false
+                loop.scheduleTask(in: failed == 0 ? .zero : .seconds(1)) { [self] in trigger() }
+            }
             return
         }
         local(["SCAN", cursor, "COUNT", String(Self.batch)], database: database).whenSuccess { [self] reply in
@@ -60,6 +89,7 @@ final class Handoff: @unchecked Sendable {
                   case .array(let found) = page[1] else {
                 logger.error("hand-over stopped: SCAN failed", metadata: ["reply": "\(reply)"])
                 running = false
+                passing.store(false, ordering: .relaxed)
                 return
             }
             let (view, _) = router.handoffView(on: loop)
@@ -68,6 +98,10 @@ final class Handoff: @unchecked Sendable {
                 let key = Array(buffer.readableBytesView)
                 let owner = Int(view.owners[HashSlot.slot(key)])
                 guard owner != view.selfIndex, owner != Int(HashRing.noOwner) else { continue }
+                // Written here while its node was down: the hand-back overwrites with it (NX would lose it).
+                guard !router.ledger.holds(BorrowLedger.Key(database: database, bytes: key), for: view.nodes[owner].endpoint) else {
+                    continue
+                }
                 byOwner[owner, default: []].append(key)
             }
             let sends = byOwner.map { owner, keys in
@@ -75,12 +109,22 @@ final class Handoff: @unchecked Sendable {
             }
             EventLoopFuture.whenAllComplete(sends, on: loop).whenSuccess { [self] results in
                 let count = moved + results.reduce(0) { $0 + ((try? $1.get()) ?? 0) }
+                failures += results.filter { if case .failure = $0 { true } else { false } }.count
                 if next == "0" {
                     pass(database: database + 1, cursor: "0", moved: count)
                 } else {
                     pass(database: database, cursor: next, moved: count)
                 }
             }
+        }
+    }
+
+    /// Tells every other node that this one holds nothing more for it (see `ClusterRouter.Receiving`).
+    private func announceDone() {
+        let (view, _) = router.handoffView(on: loop)
+        let me = view.nodes[view.selfIndex].endpoint
+        for (index, node) in view.nodes.enumerated() where index != view.selfIndex && view.live[index] {
+            _ = router.handoffLink(to: node, on: loop).send(PeerLink.encode(["CLUSTER", "HANDOFF-DONE", me]), database: 0)
         }
     }
 

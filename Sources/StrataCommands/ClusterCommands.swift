@@ -6,9 +6,13 @@ public protocol ClusterIntrospection: AnyObject, Sendable {
     /// Redis Cluster behaviour (`-MOVED`): clients are told the mode is `cluster`.
     var redirects: Bool { get }
     func clusterSnapshot() -> ClusterSnapshot
-    /// CLUSTER REJOIN: whether this node is done with the slots of the node at `endpoint` (it
-    /// serves them no more and holds none of the keys it wrote for it while it was down).
-    func rejoinDone(for endpoint: String) -> Bool
+    /// CLUSTER REJOIN: whether this node is done with the slots of the node at `endpoint`: `WAIT`
+    /// while it serves them or holds keys it wrote for it while it was down; otherwise `DONE`,
+    /// followed by `passing` while a hand-over pass runs, or `unlisted` when this node's
+    /// `cluster-nodes` does not name it yet (it joins: this node may still hold its keys).
+    func rejoinStatus(for endpoint: String) -> String
+    /// CLUSTER HANDOFF-DONE: the node at `endpoint` has handed over every key it held for this one.
+    func handoffDone(from endpoint: String)
 }
 
 /// The cluster as one node sees it at one moment.
@@ -48,9 +52,20 @@ public struct ClusterSnapshot: Sendable {
         /// Keys handed back to returning nodes, and returns completed.
         public var handedBackKeys: Int
         public var returns: Int
-        public init(rejoining: Bool, rejoins: Int, lastRejoin: String, borrowedKeys: Int, handedBackKeys: Int, returns: Int) {
+        /// Keys handed over to new owners after membership or health changes, and whether a
+        /// hand-over pass is running now.
+        public var handedOverKeys: Int
+        public var handingOver: Bool
+        /// Slots gained at a membership change whose previous node is still handing them over,
+        /// and keys fetched from previous nodes on first access.
+        public var receivingSlots: Int
+        public var fetchedKeys: Int
+        public init(rejoining: Bool, rejoins: Int, lastRejoin: String, borrowedKeys: Int, handedBackKeys: Int, returns: Int,
+                    handedOverKeys: Int, handingOver: Bool, receivingSlots: Int, fetchedKeys: Int) {
             (self.rejoining, self.rejoins, self.lastRejoin) = (rejoining, rejoins, lastRejoin)
             (self.borrowedKeys, self.handedBackKeys, self.returns) = (borrowedKeys, handedBackKeys, returns)
+            (self.handedOverKeys, self.handingOver) = (handedOverKeys, handingOver)
+            (self.receivingSlots, self.fetchedKeys) = (receivingSlots, fetchedKeys)
         }
 
         /// The `name:value` lines of INFO cluster and CLUSTER INFO.
@@ -60,7 +75,11 @@ public struct ClusterSnapshot: Sendable {
              ("cluster_last_rejoin", lastRejoin),
              ("cluster_borrowed_keys", String(borrowedKeys)),
              ("cluster_handed_back_keys", String(handedBackKeys)),
-             ("cluster_returns_served", String(returns))]
+             ("cluster_returns_served", String(returns)),
+             ("cluster_handed_over_keys", String(handedOverKeys)),
+             ("cluster_handover_in_progress", handingOver ? "1" : "0"),
+             ("cluster_receiving_slots", String(receivingSlots)),
+             ("cluster_fetched_keys", String(fetchedKeys))]
         }
     }
 
@@ -183,14 +202,24 @@ enum ClusterCommands {
         }
     }
 
-    /// CLUSTER REJOIN host:port, sent by a node that rejoins: `+DONE` once this node serves none
-    /// of its slots and holds none of its keys, `+WAIT` while it still does.
+    /// CLUSTER REJOIN host:port, sent by a node that rejoins (see ``ClusterIntrospection/rejoinStatus(for:)``).
     static func rejoin(_ c: inout CommandContext) {
         guard let cluster = c.server.router as? any ClusterIntrospection else {
             c.error("ERR This instance has cluster support disabled")
             return
         }
-        c.reply.simpleString(cluster.rejoinDone(for: c.arguments.string(2)) ? "DONE" : "WAIT")
+        c.reply.simpleString(cluster.rejoinStatus(for: c.arguments.string(2)))
+    }
+
+    /// CLUSTER HANDOFF-DONE host:port, sent by a node that has handed over every key it held for
+    /// slots this node now serves.
+    static func handoffDone(_ c: inout CommandContext) {
+        guard let cluster = c.server.router as? any ClusterIntrospection else {
+            c.error("ERR This instance has cluster support disabled")
+            return
+        }
+        cluster.handoffDone(from: c.arguments.string(2))
+        c.reply.ok()
     }
 
     static func help(_ c: inout CommandContext) {
@@ -201,6 +230,7 @@ enum ClusterCommands {
             "MYID", "    Return the node id.",
             "NODES", "    Return cluster configuration seen by node.",
             "REJOIN <host:port>", "    (Between Strata nodes) Whether this node has handed back the keys of a returning node.",
+            "HANDOFF-DONE <host:port>", "    (Between Strata nodes) That node has handed over every key it held for this one.",
             "SHARDS", "    Return information about slot range mappings and the nodes serving them.",
             "SLOTS", "    Return information about slots range mappings.",
             "HELP", "    Print this help.",

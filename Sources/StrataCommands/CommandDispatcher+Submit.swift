@@ -29,7 +29,7 @@ extension CommandDispatcher {
             return suspension.until.hop(to: loop).flatMap {
                 submit(again.value, as: client, server: server, on: loop)
             }.flatMapErrorThrowing { error in
-                errorReply("ERR L3 read failed: \(error)")
+                errorReply(CommandError.reply(for: error))
             }
         }
         var reply = context.deferredReply ?? loop.makeSucceededFuture(context.reply.buffer)
@@ -48,5 +48,18 @@ extension CommandDispatcher {
         var writer = RESPReplyWriter(buffer: ByteBuffer())
         writer.error(message)
         return writer.buffer
+    }
+}
+
+/// An error a command's wait can end with, carrying the reply the client gets (`-TRYAGAIN …`).
+public struct CommandError: Error, Sendable, CustomStringConvertible {
+    /// The whole error line without its `-`: code, space, message.
+    public var reply: String
+    public init(_ reply: String) { self.reply = reply }
+    public var description: String { reply }
+
+    /// The reply for a wait that failed with `error`: its own reply, or an L3 read failure.
+    public static func reply(for error: any Error) -> String {
+        (error as? CommandError)?.reply ?? "ERR L3 read failed: \(error)"
     }
 }

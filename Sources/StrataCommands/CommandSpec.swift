@@ -29,6 +29,9 @@ public struct CommandFlags: OptionSet, Sendable {
     /// Deletes its keys (DEL, UNLINK, GETDEL): a node that serves the keys for a node that is
     /// down remembers the deletion, to make on that node when it returns.
     public static let deletes = CommandFlags(rawValue: 1 << 13)
+    /// Its effect does not depend on its keys' old values (SET without NX or XX, MSET, DEL…): a
+    /// node may run it on a key it serves for a node that is down, without that key's value.
+    public static let overwrites = CommandFlags(rawValue: 1 << 14)
 
     /// The names COMMAND INFO reports.
     var names: [String] {

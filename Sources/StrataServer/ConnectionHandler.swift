@@ -215,7 +215,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         if let rerun {
             self.commandContext = nil
             if let failure {
-                commandContext.reply.error("ERR L3 read failed: \(failure)")
+                commandContext.reply.error(CommandError.reply(for: failure))
             } else {
                 commandContext.arguments = rerun
                 run(&commandContext, session)
