@@ -338,6 +338,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return handoff.withLockedValue { $0 }?.passing.load(ordering: .relaxed) == true ? "DONE passing" : "DONE"
     }
 
+    /// At start: keys on disk whose slots another node serves now (the membership changed while
+    /// this node was stopped) go to it.
+    func handOverLeftovers() {
+        handoff.withLockedValue { $0 }?.trigger()
+    }
+
     /// At start, this node does not know whether it is new: the keys of its slots may be on the
     /// nodes that would serve them without it. It fetches a missing key from there on first
     /// access until each of them says it holds nothing of its (a hand-over's HANDOFF-DONE, or a
@@ -487,17 +493,17 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return .handled
         }
         let node = view.nodes[owner]
+        let relay = pool?.peerClients.contains(context.client.id) ?? false
+        if relay, let pool, pool.handoffClients.contains(context.client.id) {
+            // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
+            // `SET … NX` cannot undo anything; a fetch reads what is left here.
+            return serveHere(spec, view, pool, &context, forPeer: true)
+        }
         if mode == .redirect {
             reject(&context, "MOVED \(slot) \(node.endpoint)")
             return .handled
         }
-        let relay = pool?.peerClients.contains(context.client.id) ?? false
         if relay, let pool {
-            if pool.handoffClients.contains(context.client.id) {
-                // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
-                // `SET … NX` cannot undo anything; a fetch reads what is left here.
-                return serveHere(spec, view, pool, &context, forPeer: true)
-            }
             if pool.relayClients.contains(context.client.id) {
                 reject(&context, "TRYAGAIN The nodes disagree about who serves slot \(slot) (a membership or health change "
                            + "is reaching them); try again")
@@ -704,6 +710,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var missing: [(key: [UInt8], from: ClusterNodeAddress)] = []
         var dropHandoff = false
         let handoffClient = pool?.handoffClients.contains(context.client.id) ?? false
+        let overwrites = spec.flags.contains(.overwrites) && !Self.isConditionalSet(spec, context.arguments)
         let expired = receiving.withLockedValue { state -> Bool in
             guard now <= state.until else { return true }
             for position in spec.keyPositions(argumentCount: context.arguments.count) {
@@ -716,8 +723,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                         if handoffClient && Self.isConditionalSet(spec, context.arguments) { dropHandoff = true }
                         return
                     }
-                    if handoffClient {
-                        // The previous node's copy arrives: it is what a fetch would have got.
+                    if handoffClient || overwrites {
+                        // The previous node's copy arrives (what a fetch would have got), or a
+                        // command that does not need it replaces it: settled either way.
                         state.settled.insert(entry)
                         return
                     }

@@ -102,8 +102,13 @@ final class HealthMonitor: @unchecked Sendable {
                     // An error reply (a node that predates REJOIN) cannot be waited on: done.
                     actions = rejoin.answer(from: endpoint, done: reply.readableBytesView.starts(with: "+WAIT".utf8) == false,
                                             now: .now)
-                case .failure(let error):
-                    actions = "\(error)".contains("connection refused") ? rejoin.unreachable(endpoint, now: .now) : []
+                case .failure(let error) where "\(error)".contains("connection refused"):
+                    // Not running: it holds nothing in memory, and hands over what it has on disk
+                    // when it starts (its own pass at start).
+                    router.handoffDone(from: endpoint)
+                    actions = rejoin.unreachable(endpoint, now: .now)
+                case .failure:
+                    actions = []
                 }
                 self.rejoin = rejoin
                 for action in actions { perform(action) }
@@ -119,6 +124,7 @@ final class HealthMonitor: @unchecked Sendable {
                                metadata: ["nodes": "\(forced.joined(separator: ","))", "ms": "\(ms)"])
             }
             router.serve(summary: summary)
+            if rejoinReason == "started" { router.handOverLeftovers() }
         }
     }
 

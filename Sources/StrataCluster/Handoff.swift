@@ -84,7 +84,12 @@ final class Handoff: @unchecked Sendable {
             }
             return
         }
-        local(["SCAN", cursor, "COUNT", String(Self.batch)], database: database).whenSuccess { [self] reply in
+        local(["SCAN", cursor, "COUNT", String(Self.batch)], database: database).recover { .error("\($0)") }.whenSuccess { [self] reply in
+            if case .error(let message) = reply, message.hasPrefix("LOADING") {
+                // Still loading L3 at start: try again shortly.
+                loop.scheduleTask(in: .milliseconds(100)) { [self] in pass(database: database, cursor: cursor, moved: moved) }
+                return
+            }
             guard case .array(let page) = reply, page.count == 2, let next = page[0].string,
                   case .array(let found) = page[1] else {
                 logger.error("hand-over stopped: SCAN failed", metadata: ["reply": "\(reply)"])

@@ -387,11 +387,14 @@ class ValueKey:
 class CounterKey:
     """A counter: when its INCRs were acknowledged, and how many had an unknown outcome."""
 
-    __slots__ = ("name", "acked", "unknown", "shortfall", "excess", "history")
+    __slots__ = ("name", "acked", "unknown", "shortfall", "excess", "history", "undone")
 
     def __init__(self, name: str):
         self.name = name
         self.history: list[tuple] = []
+        # When the INCRs a reply showed undone were acknowledged (a kill -9 under everysec loses
+        # the last second's): the final check blames these, not the latest INCRs.
+        self.undone: list[float] = []
         self.acked: list[float] = []
         self.unknown = 0
         self.shortfall = 0
@@ -403,6 +406,7 @@ class CounterKey:
         anomaly = None
         if reply < low:
             if low - reply > self.shortfall:
+                self.undone += self.acked[max(0, len(self.acked) - (low - reply - self.shortfall)):]
                 category = "missed" if reply <= 1 + self.unknown else "stale"
                 anomaly = Anomaly(category, self.name, reply, low, self.acked[reply - low:], at, node, self.history)
             self.shortfall, self.excess = low - reply, 0
@@ -422,7 +426,10 @@ class CounterKey:
         except ValueError:
             return Anomaly("wrong", self.name, observed, low, [], at, node, self.history)
         if value < low:
-            return Anomaly("lost", self.name, value, low, self.acked[value - low:], at, node, self.history)
+            deficit = low - value
+            undone = self.undone[-deficit:]
+            undone += self.acked[max(0, len(self.acked) - (deficit - len(undone))):] if deficit > len(undone) else []
+            return Anomaly("lost", self.name, value, low, undone, at, node, self.history)
         if value > low + self.unknown:
             return Anomaly("wrong", self.name, value, low, [], at, node, self.history)
         return None

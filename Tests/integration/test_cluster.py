@@ -66,6 +66,15 @@ def start_cluster(tmp, count, *extra):
     return [Node(tmp, p, spec, *extra) for p in ports], spec
 
 
+def slot_owners(client) -> dict[int, int]:
+    """The port of the node serving each slot, from CLUSTER SLOTS."""
+    owners = {}
+    for start, end, (host, port, *_), *_ in client.execute_command("CLUSTER SLOTS"):
+        for slot in range(start, end + 1):
+            owners[slot] = port
+    return owners
+
+
 def write_keys(client, n=KEYS, prefix="key"):
     pipe = client.pipeline(transaction=False)
     for i in range(n):
@@ -129,9 +138,18 @@ def test_proxy_mode_any_node_serves_every_key(cluster):
     assert c.exists(*names) == 50
     assert c.mset({f"m:{i}": i for i in range(20)})
     assert c.delete(*[f"m:{i}" for i in range(20)]) == 20
-    # Commands that need one node: CROSSSLOT unless hash tags put the keys together.
+    # Other multi-key commands need one node: CROSSSLOT when the keys are served by two nodes
+    # (unless hash tags put them together); keys of several slots of one node run there.
+    owner = slot_owners(c)
+    here, there = [], []
+    for i in range(200):
+        port = owner[c.execute_command("CLUSTER KEYSLOT", f"rn:{i}")]
+        (here if port == nodes[1].port else there).append(f"rn:{i}")
+    c.set(here[0], "moved")
     with pytest.raises(redis.ResponseError, match="same slot"):
-        c.rename("key:1", "key:2")
+        c.rename(here[0], there[0])
+    assert c.rename(here[0], here[1])
+    assert (c.get(here[0]), c.get(here[1])) == (None, b"moved")
     c.set("{user1000}.following", "a")
     c.rename("{user1000}.following", "{user1000}.followers")
     assert nodes[2].client().get("{user1000}.followers") == b"a"
