@@ -567,7 +567,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return decision
         }
         if spec.flags.contains(.write) && (view.borrowing || forPeer) {
-            if !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
+            // (Keys moved between nodes carry their values: a hand-over's SET NX is not refused.)
+            if !forPeer, !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
                let key = unknownBorrowedKey(spec, context.arguments, database: context.database, view, context) {
                 reject(&context, "TRYAGAIN The node that serves this key (\(key)) is down, and this node does not have "
                            + "its value: only reads and plain overwrites are served until it returns")
@@ -723,9 +724,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                         if handoffClient && Self.isConditionalSet(spec, context.arguments) { dropHandoff = true }
                         return
                     }
-                    if handoffClient || overwrites {
-                        // The previous node's copy arrives (what a fetch would have got), or a
-                        // command that does not need it replaces it: settled either way.
+                    if handoffClient {
+                        // The previous node's copy arrives (what a fetch would have got); another
+                        // node's fetch only reads what is here.
+                        if spec.flags.contains(.write) { state.settled.insert(entry) }
+                        return
+                    }
+                    if overwrites {
+                        // Replaced without being read: the previous node's copy is older.
                         state.settled.insert(entry)
                         return
                     }
@@ -806,7 +812,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             let session = ClientSession(id: Self.internalSessionID, address: "cluster-fetch", localAddress: "",
                                         authenticated: true, now: WallClock.milliseconds())
             session.db = database
-            return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop).map { _ in }
+            return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
+                .flatMapThrowing { reply in
+                    // Not stored (OOM…): the key must not count as settled, or the hand-over's copy would be dropped.
+                    guard reply.readableBytesView.first != UInt8(ascii: "-") else {
+                        let text = String(decoding: reply.readableBytesView.dropFirst().prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+                        throw CommandError("TRYAGAIN The key is moving here from \(node.endpoint) and could not be stored: \(text)")
+                    }
+                }
         }
     }
 

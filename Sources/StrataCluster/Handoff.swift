@@ -213,13 +213,17 @@ final class Handoff: @unchecked Sendable {
                 }
                 writes.append(link.send(ClusterRouter.encode(CommandArguments(bytes: words)), database: database))
             }
+            // Deleted here only once committed there, whatever its l3-fsync (a crash there must
+            // not lose what was moved).
+            writes.append(link.send(PeerLink.encode(["CLUSTER", "BARRIER"]), database: database))
             return EventLoopFuture.whenAllSucceed(writes, on: loop).flatMap { [self, present] replies in
                 if let failed = replies.first(where: { $0.readableBytesView.first == UInt8(ascii: "-") }) {
                     let text = String(decoding: failed.readableBytesView.dropFirst().prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
                     return loop.makeFailedFuture(HandoffError(reason: "\(node.endpoint) answered \(text)"))
                 }
-                guard !present.isEmpty else { return loop.makeSucceededFuture(replies.count) }
-                return local([Array("DEL".utf8)] + present, database: database).map { _ in replies.count }
+                let moved = replies.count - 1
+                guard !present.isEmpty else { return loop.makeSucceededFuture(moved) }
+                return local([Array("DEL".utf8)] + present, database: database).map { _ in moved }
             }
         }
     }

@@ -1,3 +1,4 @@
+import NIOCore
 import StrataRESP
 
 /// What the CLUSTER command shows of a multi-node setup. The cluster module's router conforms;
@@ -222,6 +223,21 @@ enum ClusterCommands {
         c.reply.ok()
     }
 
+    /// CLUSTER BARRIER, sent by a node that hands keys over: `+OK` once every write this node
+    /// ran before it is committed to L3 (so it survives a crash of this process), at once
+    /// without L3. The sender deletes its copies only then, whatever `l3-fsync` says.
+    static func barrier(_ c: inout CommandContext) {
+        guard let cold = c.server.coldStorage, let loop = c.eventLoop else {
+            c.reply.ok()
+            return
+        }
+        c.deferredReply = cold.barrier(on: loop).map {
+            var writer = RESPReplyWriter(buffer: ByteBuffer())
+            writer.ok()
+            return writer.buffer
+        }
+    }
+
     static func help(_ c: inout CommandContext) {
         let lines = [
             "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -231,6 +247,7 @@ enum ClusterCommands {
             "NODES", "    Return cluster configuration seen by node.",
             "REJOIN <host:port>", "    (Between Strata nodes) Whether this node has handed back the keys of a returning node.",
             "HANDOFF-DONE <host:port>", "    (Between Strata nodes) That node has handed over every key it held for this one.",
+            "BARRIER", "    (Between Strata nodes) Reply once every earlier write is committed to L3.",
             "SHARDS", "    Return information about slot range mappings and the nodes serving them.",
             "SLOTS", "    Return information about slots range mappings.",
             "HELP", "    Print this help.",

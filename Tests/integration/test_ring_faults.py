@@ -16,6 +16,11 @@
   (so every value is on disk only), all read back with one MGET through node 1; then a third
   node joins, and after the handoff every key must read right (GET), none empty, through each
   node.
+* ``test_cold_keys_in_transactions_in_both_modes``: after a restart (every value on disk only),
+  MULTI/EXEC reads the values in proxy and in redirect mode, here and on another node.
+* ``test_a_resize_larger_than_maxmemory_loses_nothing``: most values only in L3, a node joins.
+* ``test_redirect_clients_follow_a_failure_and_a_resize``: redis-py ``RedisCluster`` writes
+  through a kill -9 and a node joining; redis-cli -c reads the result.
 
 ``python3 -m pytest -q -s Tests/integration/test_ring_faults.py`` shows the report lines;
 ``make chaos`` runs the file with 300 s of faults per policy.
@@ -26,10 +31,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import subprocess
 import time
 from collections import Counter
 
 import pytest
+import redis
+from redis.cluster import RedisCluster
 
 from conftest import target
 from ring_chaos import Ring, each, failures, print_report, run_chaos
@@ -114,5 +123,116 @@ def test_values_on_disk_survive_a_restart_and_a_resize(tmp_path):
         assert after_restart == Counter(right=2000)
         assert moved > 0
         assert all(t == Counter(right=2000) for t in after_resize.values()), after_resize
+    finally:
+        ring.stop()
+
+
+@pytest.mark.parametrize("mode", ["proxy", "redirect"])
+def test_cold_keys_in_transactions_in_both_modes(tmp_path, mode):
+    ring = Ring(tmp_path, 2, "always", ("--cluster-mode", mode))
+    try:
+        ring.start()
+        first, second = ring.members
+        mine, theirs = ring.keys_owned_by(first, 20, "t"), ring.keys_owned_by(second, 20, "t")
+        for node, keys in ((first, mine), (second, theirs)):
+            pipe = node.admin.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(key, f"{key}=v")
+            assert all(pipe.execute())
+        for node in ring.members:
+            node.terminate()
+        for node in ring.members:
+            node.start(ring.spec())
+        assert ring.wait_healthy(20), ring.health()
+        assert all(int(node.admin.info("tiers")["l3_index_keys"]) == 20 for node in ring.members), \
+            "every value should be on disk only after the restart"
+        # Keys served here, in a transaction here.
+        pipe = first.admin.pipeline(transaction=True)
+        for key in mine:
+            pipe.get(key)
+        assert pipe.execute() == [f"{key}=v".encode() for key in mine]
+        if mode == "proxy":
+            # Keys served by the other node: the transaction runs there, cold keys read there.
+            pipe = first.admin.pipeline(transaction=True)
+            for key in theirs:
+                pipe.get(key)
+                pipe.incr(f"{{{key}}}.n")
+            replies = pipe.execute()
+            assert replies[0::2] == [f"{key}=v".encode() for key in theirs]
+            assert replies[1::2] == [1] * len(theirs)
+        else:
+            with pytest.raises(redis.exceptions.MovedError):
+                first.admin.get(theirs[0])
+            pipe = second.admin.pipeline(transaction=True)
+            for key in theirs:
+                pipe.get(key)
+            assert pipe.execute() == [f"{key}=v".encode() for key in theirs]
+    finally:
+        ring.stop()
+
+
+def test_a_resize_larger_than_maxmemory_loses_nothing(tmp_path):
+    ring = Ring(tmp_path, 2, "everysec", ("--maxmemory", "2mb"))
+    try:
+        ring.start()
+        first = ring.members[0]
+        count = 30_000
+        value = lambda i: (f"{i:08d}" * 25).encode()  # 200 bytes: about 7 MB per node
+        pipe = first.admin.pipeline(transaction=False)
+        for i in range(count):
+            pipe.set(f"big:{i}", value(i))
+            if i % 2000 == 1999:
+                assert all(pipe.execute())
+        time.sleep(1)  # values leave memory once committed
+        cold = sum(int(node.admin.info("tiers")["l3_index_keys"]) for node in ring.members)
+        assert cold > count // 2, f"only {cold} of {count} values are on disk only"
+        third = ring.add_node()
+        ring.settle()
+        names = [f"big:{i}" for i in range(count)]
+        got = []
+        for start in range(0, count, 1000):
+            got += first.admin.mget(names[start:start + 1000])
+        wrong = [name for name, v, i in zip(names, got, range(count)) if v != value(i)]
+        print(f"resize over maxmemory: {cold} of {count} values on disk only; the new node holds "
+              f"{third.dbsize()}; {len(wrong)} wrong or missing afterwards")
+        assert third.dbsize() > 0 and not wrong, wrong[:10]
+    finally:
+        ring.stop()
+
+
+def test_redirect_clients_follow_a_failure_and_a_resize(tmp_path):
+    ring = Ring(tmp_path, 3, "always", ("--cluster-mode", "redirect"))
+    try:
+        ring.start()
+        first, _, third = ring.members
+        cluster = RedisCluster(host="127.0.0.1", port=first.port, socket_timeout=5)
+        names = [f"r:{i}" for i in range(300)]
+        for name in names:
+            assert cluster.set(name, "v1")
+        third.kill()
+        wait_until(lambda: "fail" in first.admin.cluster("NODES")[third.endpoint]["flags"], 10,
+                   "node 1 to mark node 3 down")
+        # The client finds the nodes that serve node 3's slots meanwhile (MOVED, refreshed map).
+        for name in names:
+            for attempt in range(20):
+                try:
+                    assert cluster.set(name, "v2")
+                    break
+                except (redis.exceptions.ConnectionError, redis.exceptions.ClusterError):
+                    time.sleep(0.1)
+            else:
+                pytest.fail(f"SET {name} never succeeded while node 3 was down")
+        third.start(ring.spec())
+        assert ring.wait_healthy(20), ring.health()
+        ring.add_node()
+        ring.settle()
+        reads = [cluster.get(name) for name in names]
+        assert Counter(reads) == Counter({b"v2": len(names)}), Counter(reads)
+        cli = shutil.which("redis-cli")
+        for name in names[:20]:
+            out = subprocess.run([cli, "-c", "-p", str(first.port), "GET", name], capture_output=True, text=True,
+                                 timeout=10)
+            assert out.stdout.strip() == "v2", out
+        cluster.close()
     finally:
         ring.stop()
