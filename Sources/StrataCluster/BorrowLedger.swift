@@ -49,6 +49,11 @@ final class BorrowLedger: Sendable {
         state.withLock { $0.returning.insert(node).inserted }
     }
 
+    /// Whether a hand-back to `node` is running.
+    func isReturning(_ node: String) -> Bool {
+        state.withLock { $0.returning.contains(node) }
+    }
+
     /// Whether `key` was written here for `node` and not handed back yet.
     func holds(_ key: Key, for node: String) -> Bool {
         state.withLock { $0.marks[node]?[key] != nil }

@@ -567,6 +567,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return decision
         }
         if spec.flags.contains(.write) && (view.borrowing || forPeer) {
+            if !forPeer, let loop = context.eventLoop, returning(spec, context.arguments, view) {
+                // Its node is getting its keys back: a write here now could land after the last
+                // round and be read there as missing. Wait for the return, then go there.
+                context.suspension = (loop.scheduleTask(in: .milliseconds(5)) {}.futureResult, true)
+                return .handled
+            }
             // (Keys moved between nodes carry their values: a hand-over's SET NX is not refused.)
             if !forPeer, !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
                let key = unknownBorrowedKey(spec, context.arguments, database: context.database, view, context) {
@@ -577,6 +583,17 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             noteBorrowed(spec, context.arguments, database: context.database, view)
         }
         return .local
+    }
+
+    /// Whether a key of the command belongs to a node this one is handing keys back to.
+    private func returning(_ spec: CommandSpec, _ arguments: CommandArguments, _ view: ClusterView) -> Bool {
+        for position in spec.keyPositions(argumentCount: arguments.count) {
+            let primary = Int(arguments.withBytes(position) { view.primaries[HashSlot.slot($0)] })
+            if primary != view.selfIndex, primary < view.nodes.count, ledger.isReturning(view.nodes[primary].endpoint) {
+                return true
+            }
+        }
+        return false
     }
 
     /// SET with NX or XX depends on whether the key exists.

@@ -65,7 +65,8 @@ anomalies count once per read.
 ``l3-fsync everysec``: a kill -9 may lose the writes acknowledged in about the last flush interval
 (docs/durability.md). A lost, stale, resurrected or ttl_wrong anomaly whose undone acknowledged
 writes (or last TTL change) were all acknowledged within the ``KILL_WINDOW`` seconds before a
-kill -9 of some node counts as **allowed_loss** instead. Under ``always`` nothing is allowed.
+kill -9 of some node (or within ``REPLY_GRACE`` after it: a reply already on its way) counts
+as **allowed_loss** instead. Under ``always`` nothing is allowed.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ OPS_PER_SECOND_PER_WORKER = 400
 CLIENT_TIMEOUT = 2.5
 TTL_SECONDS = 3600
 KILL_WINDOW = 1.5
+# A reply already on its way when the kill was recorded arrives a moment after it.
+REPLY_GRACE = 0.05
 MIN_NODES, START_NODES, MAX_NODES = 3, 4, 5
 # STRATA_CHAOS_FAULTS=kill9,stop limits the nemesis to some kinds (for figures per kind).
 FAULTS = tuple(os.environ.get("STRATA_CHAOS_FAULTS", "kill9,stop,restart,add,remove").split(","))
@@ -411,9 +414,12 @@ class CounterKey:
         anomaly = None
         if reply < low:
             if low - reply > self.shortfall:
-                self.undone += self.acked[max(0, len(self.acked) - (low - reply - self.shortfall)):]
+                # Only the increments this reply newly shows missing: an earlier shortfall was
+                # judged when it appeared.
+                newly = self.acked[max(0, len(self.acked) - (low - reply - self.shortfall)):]
+                self.undone += newly
                 category = "missed" if reply <= 1 + self.unknown else "stale"
-                anomaly = Anomaly(category, self.name, reply, low, self.acked[reply - low:], at, node, self.history)
+                anomaly = Anomaly(category, self.name, reply, low, newly, at, node, self.history)
             self.shortfall, self.excess = low - reply, 0
         elif reply > low + self.unknown:
             if reply - low - self.unknown > self.excess:
@@ -758,7 +764,7 @@ def check(ring: Ring, values: list[ValueKey], counters: list[CounterKey], worker
     def allowed(anomaly: Anomaly) -> bool:
         return (fsync == "everysec" and anomaly.category in ("lost", "stale", "resurrected", "ttl_wrong")
                 and bool(anomaly.undone)
-                and all(any(k - KILL_WINDOW <= t <= k for k in nemesis.kills) for t in anomaly.undone))
+                and all(any(k - KILL_WINDOW <= t <= k + REPLY_GRACE for k in nemesis.kills) for t in anomaly.undone))
 
     counts = Counter({category: 0 for category in ("lost", "stale", "wrong", "resurrected", "ttl_wrong", "missed")})
     examples: dict[str, list] = {}
