@@ -54,13 +54,6 @@ final class LoopPool: @unchecked Sendable {
     /// `links` by node index in `view` (4 × index, + 1 for RESP3, + 2 for a relay link), filled
     /// on first use and cleared whenever the view changes: no string is built per request.
     private var linkByNode: [PeerLink?] = []
-    /// Connections from other nodes (they announce themselves): never forwarded again, so two
-    /// nodes that briefly disagree about an owner cannot bounce a command between them.
-    var peerClients: Set<Int> = []
-    /// Of those, the connections that hand keys over (see `ClusterRouter.handoffName`), and
-    /// those that relay another node's command (never forwarded again).
-    var handoffClients: Set<Int> = []
-    var relayClients: Set<Int> = []
 
     init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
@@ -441,12 +434,13 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         if context.client.id == Self.internalSessionID { return .local }
         guard spec.firstKey > 0 else {
-            if spec.name == "client|setname", context.arguments.count == 3, let loop = context.eventLoop,
-               let pool = pools[ObjectIdentifier(loop)] {
-                let name = context.arguments.string(2)
-                if [Self.peerName, Self.handoffName, Self.relayName].contains(name) { pool.peerClients.insert(context.client.id) }
-                if name == Self.handoffName { pool.handoffClients.insert(context.client.id) }
-                if name == Self.relayName { pool.relayClients.insert(context.client.id) }
+            if spec.name == "client|setname", context.arguments.count == 3 {
+                switch context.arguments.string(2) {
+                case Self.peerName: context.client.peerRole = .forwarding
+                case Self.relayName: context.client.peerRole = .relaying
+                case Self.handoffName: context.client.peerRole = .movingKeys
+                default: break
+                }
             }
             return .local
         }
@@ -493,8 +487,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return .handled
         }
         let node = view.nodes[owner]
-        let relay = pool?.peerClients.contains(context.client.id) ?? false
-        if relay, let pool, pool.handoffClients.contains(context.client.id) {
+        let role = context.client.peerRole
+        if role == .movingKeys {
             // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
             // `SET … NX` cannot undo anything; a fetch reads what is left here.
             return serveHere(spec, view, pool, &context, forPeer: true)
@@ -503,14 +497,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "MOVED \(slot) \(node.endpoint)")
             return .handled
         }
-        if relay, let pool {
-            if pool.relayClients.contains(context.client.id) {
-                reject(&context, "TRYAGAIN The nodes disagree about who serves slot \(slot) (a membership or health change "
-                           + "is reaching them); try again")
-                return .handled
-            }
-            // Sent by a node whose view differs from ours: pass it on to the owner we know.
+        if role == .relaying {
+            reject(&context, "TRYAGAIN The nodes disagree about who serves slot \(slot) (a membership or health change "
+                       + "is reaching them); try again")
+            return .handled
         }
+        // Forwarded by a node whose view differs from ours: passed on, once, to the owner we know.
         if spec.flags.contains(.noQueue) {
             // WATCH: the transaction's EXEC could not check it here.
             reject(&context, "CROSSSLOT WATCH needs keys served by the node the client is connected to "
@@ -525,7 +517,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
             return .handled
         }
-        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: relay)
+        let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: role != nil)
         guard let stream = context.replyStream else {
             context.deferredReply = send(context.arguments, to: link, &context)
             return .handled
@@ -555,10 +547,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     private func serveHere(_ spec: CommandSpec, _ view: ClusterView, _ pool: LoopPool?, _ context: inout CommandContext,
                            forPeer: Bool = false) -> RouteDecision {
         if context.now > leaseUntil.load(ordering: .relaxed) || fenced.load(ordering: .relaxed),
-           let held = holdWhileRejoining(pool, &context) {
+           let held = holdWhileRejoining(&context) {
             return held
         }
-        if !forPeer, let pool, pool.handoffClients.contains(context.client.id), spec.flags.contains(.readonly) {
+        if !forPeer, context.client.peerRole == .movingKeys, spec.flags.contains(.readonly) {
             // A node fetching a key of a slot it now serves; this node has not switched yet.
             reject(&context, "TRYAGAIN This node still serves the slot: apply the same cluster-nodes on every node")
             return .handled
@@ -632,10 +624,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
         let (view, pool) = currentView(context.eventLoop)
         if context.now > leaseUntil.load(ordering: .relaxed) || fenced.load(ordering: .relaxed),
-           let held = holdWhileRejoining(pool, &context) {
+           let held = holdWhileRejoining(&context) {
             return held
         }
-        if view.borrowing || pool?.peerClients.contains(context.client.id) == true {
+        if view.borrowing || context.client.peerRole != nil {
             for command in queue where command.spec.flags.contains(.write) {
                 noteBorrowed(command.spec, command.arguments, database: context.database, view)
             }
@@ -645,8 +637,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
 
     /// Makes the command wait for the rejoin to end, then run again; nil to run it now (a
     /// hand-over connection, or the rejoin ended meanwhile).
-    private func holdWhileRejoining(_ pool: LoopPool?, _ context: inout CommandContext) -> RouteDecision? {
-        if let pool, pool.handoffClients.contains(context.client.id) { return nil }
+    private func holdWhileRejoining(_ context: inout CommandContext) -> RouteDecision? {
+        if context.client.peerRole == .movingKeys { return nil }
         if !fenced.load(ordering: .relaxed) {
             fence(reason: "its lease ran out \(context.now - leaseUntil.load(ordering: .relaxed)) ms ago (stopped or starved)")
         }
@@ -727,7 +719,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let keyspace = context.keyspace
         var missing: [(key: [UInt8], from: ClusterNodeAddress)] = []
         var dropHandoff = false
-        let handoffClient = pool?.handoffClients.contains(context.client.id) ?? false
+        let handoffClient = context.client.peerRole == .movingKeys
         let overwrites = spec.flags.contains(.overwrites) && !Self.isConditionalSet(spec, context.arguments)
         let expired = receiving.withLockedValue { state -> Bool in
             guard now <= state.until else { return true }
@@ -850,7 +842,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     private func routeTransaction(_ context: inout CommandContext) -> RouteDecision {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
         let (view, pool) = currentView(context.eventLoop)
-        if let pool, pool.peerClients.contains(context.client.id) {
+        if context.client.peerRole != nil {
             // Sent as one block by a node that found its keys served here: they must still be.
             for command in queue {
                 for position in command.spec.keyPositions(argumentCount: command.arguments.count)

@@ -31,6 +31,9 @@ public final class ClientSession: @unchecked Sendable {
     public var watchedKeys: [(database: Int, key: [UInt8], existedAlive: Bool)] = []
     /// Close the connection once the pending replies are written (QUIT, protocol errors).
     public var closeAfterReply = false
+    /// Set when another node of the cluster opened this connection (it names itself with
+    /// CLIENT SETNAME; the cluster module decides what each role may do); nil for clients.
+    public var peerRole: PeerRole?
 
     // Readable from other threads.
     public let database = Synchronization.Atomic<Int>(0)
@@ -63,6 +66,16 @@ public final class ClientSession: @unchecked Sendable {
         get { database.load(ordering: .relaxed) }
         set { database.store(newValue, ordering: .relaxed) }
     }
+}
+
+/// What another node of the cluster uses a connection for.
+public enum PeerRole: Sendable {
+    /// Commands it forwards for its clients.
+    case forwarding
+    /// A forwarded command it passes on once (never forwarded again).
+    case relaying
+    /// Keys it hands over, hands back or fetches.
+    case movingKeys
 }
 
 /// All connected clients, by id.
