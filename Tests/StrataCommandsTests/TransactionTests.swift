@@ -1,6 +1,12 @@
 @testable import StrataCommands
 import StrataRESP
+import Synchronization
 import Testing
+
+/// Set from a `@Sendable` hook.
+final class Flag: Sendable {
+    let value = Mutex(false)
+}
 
 @Suite("MULTI, EXEC, DISCARD and WATCH")
 struct TransactionTests {
@@ -41,6 +47,20 @@ struct TransactionTests {
         #expect(c.call("exists", "b", "c") == int(0))
         // The transaction is over.
         #expect(c.call("exec") == err("ERR EXEC without MULTI"))
+    }
+
+    @Test("SAVE and SHUTDOWN are refused inside MULTI, and the transaction is aborted", arguments: ["save", "shutdown"])
+    func notAllowedInside(_ command: String) {
+        let server = TestServer()
+        let stopped = Flag()
+        server.context.hooks = ServerHooks(shutdown: { stopped.value.withLock { $0 = true } })
+        let c = server.client()
+        c.call("multi")
+        #expect(c.call("set", "a", "1") == queued)
+        #expect(c.call(command) == err("ERR Command not allowed inside a transaction"))
+        #expect(c.call("exec") == err("EXECABORT Transaction discarded because of previous errors."))
+        #expect(!stopped.value.withLock { $0 })
+        #expect(c.call("exists", "a") == int(0))
     }
 
     @Test("MULTI, EXEC, DISCARD and WATCH out of place")

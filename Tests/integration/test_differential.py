@@ -81,7 +81,7 @@ IMPLEMENTED = [
 # know about the connection, and ones whose mutation could ask for output that
 # legitimately differs (a bare COMMAND lists every Redis command).
 NO_MUTATION = {"SELECT", "MULTI", "EXEC", "DISCARD", "RESET", "HELLO", "AUTH", "CLIENT", "WATCH",
-               "COMMAND", "CONFIG", "INFO", "TIME", "SCAN"}
+               "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN"}
 
 
 @dataclass
@@ -480,6 +480,10 @@ class Generator:
             return Op([self.name("WATCH")] + self.keys(1, 3))  # in MULTI: not allowed
         if r < 0.75:
             return Op([self.name("UNWATCH")])
+        if self.in_multi and r < 0.85:
+            # Refused inside MULTI (and the transaction aborted): a server that ran SHUTDOWN here
+            # would stop the test.
+            return Op([self.name(self.rng.choice(["SAVE", "SHUTDOWN"]))])
         if self.in_multi:
             return Op([self.name("MULTI")])  # "MULTI calls can not be nested"
         return Op([self.name(self.rng.choice(["EXEC", "DISCARD"]))])  # "... without MULTI"
