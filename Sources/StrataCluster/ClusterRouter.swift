@@ -622,7 +622,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// EXEC of a transaction that runs here: held while rejoining; its writes to borrowed slots noted.
     private func runTransactionHere(_ context: inout CommandContext) -> RouteDecision {
         guard let queue = context.client.transaction, !context.client.transactionFailed else { return .local }
-        let (view, pool) = currentView(context.eventLoop)
+        let (view, _) = currentView(context.eventLoop)
         if context.now > leaseUntil.load(ordering: .relaxed) || fenced.load(ordering: .relaxed),
            let held = holdWhileRejoining(&context) {
             return held
@@ -816,12 +816,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 return loop.makeFailedFuture(CommandError("TRYAGAIN The key is moving from \(node.endpoint): \(message)"))
             }
             guard case .bulkString(let bytes) = found, remaining != -2 else { return loop.makeSucceededFuture(()) }
-            var words = [Array("SET".utf8), key, Array(bytes.readableBytesView), Array("NX".utf8)]
-            if remaining > 0 { words += [Array("PX".utf8), Array(String(remaining).utf8)] }
-            let session = ClientSession(id: Self.internalSessionID, address: "cluster-fetch", localAddress: "",
-                                        authenticated: true, now: WallClock.milliseconds())
-            session.db = database
-            return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
+            return Handoff.runHere(Handoff.setWords(key, bytes, ttl: remaining, nx: true), database: database,
+                                   server: server, on: loop)
                 .flatMapThrowing { reply in
                     // Not stored (OOM…): the key must not count as settled, or the hand-over's copy would be dropped.
                     guard reply.readableBytesView.first != UInt8(ascii: "-") else {
@@ -999,8 +995,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 futures.append(send(arguments, to: link, &context))
             }
         }
+        let order = placement
         context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
-            Self.merge(merge, replies, placement: placement, version: version)
+            Self.merge(merge, replies, placement: order, version: version)
         }
     }
 

@@ -200,11 +200,9 @@ final class Handoff: @unchecked Sendable {
             var writes: [EventLoopFuture<ByteBuffer>] = []
             var present: [[UInt8]] = []
             for (i, key) in keys.enumerated() {
-                var words: [[UInt8]]
+                let words: [[UInt8]]
                 if case .bulkString(let value) = items[i], case .integer(let ttl) = ttls[i], ttl != -2 {
-                    words = [Array("SET".utf8), key, Array(value.readableBytesView)]
-                    if !replace { words.append(Array("NX".utf8)) }
-                    if ttl > 0 { words += [Array("PX".utf8), Array(String(ttl).utf8)] }
+                    words = Self.setWords(key, value, ttl: ttl, nx: !replace)
                     present.append(key)
                 } else if deleted.contains(key) {
                     words = [Array("DEL".utf8), key]
@@ -235,16 +233,33 @@ final class Handoff: @unchecked Sendable {
     }
 
     private func local(_ words: [[UInt8]], database: Int) -> EventLoopFuture<RESPValue> {
-        // A session per command: one that waits for L3 keeps its database while others run.
-        let session = ClientSession(id: ClusterRouter.internalSessionID, address: "cluster-handoff", localAddress: "",
-                                    authenticated: true, now: WallClock.milliseconds())
-        session.db = database
-        return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
+        Self.runHere(words, database: database, server: server, on: loop)
             .flatMapThrowing { [parser] reply in
                 var reply = reply
                 guard let value = try parser.parse(&reply) else { throw HandoffError(reason: "incomplete reply") }
                 return value
             }
+    }
+}
+
+extension Handoff {
+    /// Runs a command on this node as its own session (id `ClusterRouter.internalSessionID`:
+    /// the router runs it here, whoever serves its keys), through the dispatcher. A session per
+    /// command, so one that waits for L3 keeps its database while others run.
+    static func runHere(_ words: [[UInt8]], database: Int, server: ServerContext,
+                        on loop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let session = ClientSession(id: ClusterRouter.internalSessionID, address: "cluster-internal", localAddress: "",
+                                    authenticated: true, now: WallClock.milliseconds())
+        session.db = database
+        return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
+    }
+
+    /// `SET key value [NX] [PX ttl]`: how a key moves, with what is left of its TTL (ms; ≤ 0: none).
+    static func setWords(_ key: [UInt8], _ value: ByteBuffer, ttl: Int, nx: Bool) -> [[UInt8]] {
+        var words = [Array("SET".utf8), key, Array(value.readableBytesView)]
+        if nx { words.append(Array("NX".utf8)) }
+        if ttl > 0 { words += [Array("PX".utf8), Array(String(ttl).utf8)] }
+        return words
     }
 }
 
