@@ -118,7 +118,7 @@ enum StringCommands {
             if (options.nx && existing != nil) || (options.xx && existing == nil) {
                 return (existing, false)
             }
-            arguments.withBytes(value) { valueBytes in
+            _ = arguments.withBytes(value) { valueBytes in
                 if let existing {
                     shard.replaceValue(existing, with: valueBytes, expireAt: options.keepTTL ? nil : expireAt, now: now)
                 } else {
@@ -244,7 +244,7 @@ enum StringCommands {
             }
             for (n, i) in stride(from: 1, to: arguments.count, by: 2).enumerated() {
                 let shard = keyspace.shard(for: hashes[n])
-                arguments.withBytes(i) { key in
+                _ = arguments.withBytes(i) { key in
                     arguments.withBytes(i + 1) { value in
                         if let existing = shard.find(database: db, key: key, hash: hashes[n], now: now, access: .write) {
                             shard.replaceValue(existing, with: value, expireAt: 0, now: now)
@@ -289,7 +289,7 @@ enum StringCommands {
             let (sum, overflow) = current.addingReportingOverflow(increment)
             if overflow { return .overflow }
             var digits = RESPNumber.decimalBytes(sum)
-            digits.withUnsafeMutableBytes { value in
+            _ = digits.withUnsafeMutableBytes { value in
                 if let existing {
                     shard.replaceValue(existing, with: UnsafeRawBufferPointer(value), now: now)
                 } else {
@@ -321,7 +321,7 @@ enum StringCommands {
             let sum = current + increment
             if sum.isNaN || sum.isInfinite { return .nanOrInfinity }
             let text = LongDouble.formatHuman(sum)
-            text.withUnsafeBytes { value in
+            _ = text.withUnsafeBytes { value in
                 if let existing {
                     shard.replaceValue(existing, with: value, now: now)
                 } else {
@@ -357,7 +357,7 @@ enum StringCommands {
                 combined.reserveCapacity(total)
                 existing.withValue { combined.append(contentsOf: $0) }
                 combined.append(contentsOf: suffix)
-                combined.withUnsafeBytes { shard.replaceValue(existing, with: $0, now: now) }
+                _ = combined.withUnsafeBytes { shard.replaceValue(existing, with: $0, now: now) }
                 return .length(total)
             }
         }
@@ -416,7 +416,7 @@ enum StringCommands {
                 bytes.withUnsafeMutableBytes { out in
                     UnsafeMutableRawBufferPointer(rebasing: out[offset..<total]).copyMemory(from: patch)
                 }
-                bytes.withUnsafeBytes { value in
+                _ = bytes.withUnsafeBytes { value in
                     if let existing {
                         shard.replaceValue(existing, with: value, now: now)
                     } else {

@@ -196,12 +196,13 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private func suspend(until future: EventLoopFuture<Void>, rerun: CommandArguments?, context: ChannelHandlerContext) {
         suspended = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        future.hop(to: context.eventLoop).whenComplete { result in
+        let loop = context.eventLoop
+        let loopBound = NIOLoopBound((self, context, rerun), eventLoop: loop)
+        future.hop(to: loop).whenComplete { result in
             // Always on a later tick: a future that is already complete must not resume (and
             // perhaps suspend again) recursively inside this call.
-            context.eventLoop.execute {
-                let (handler, context) = loopBound.value
+            loop.execute {
+                let (handler, context, rerun) = loopBound.value
                 handler.resume(rerun: rerun, failure: { if case .failure(let e) = result { return e } else { return nil } }(),
                                context: context)
             }

@@ -17,7 +17,7 @@ import Testing
     @Test func aMortalObjectIsFreedWhenItsLastReferenceGoes() {
         do {
             let object = Tracked { Self.mortalFreed.add(1, ordering: .relaxed) }
-            _ = Unmanaged.passRetained(object).release()
+            Unmanaged.passRetained(object).release()
         }
         #expect(Self.mortalFreed.load(ordering: .relaxed) == 1)
     }
