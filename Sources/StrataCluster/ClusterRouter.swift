@@ -275,9 +275,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             }
             guard nodes != old.nodes else { return nil }
             let live = nodes.map { node in old.nodes.firstIndex { $0.endpoint == node.endpoint }.map { old.live[$0] } ?? true }
-            settings.view = ClusterView(nodes: nodes, selfIndex: selfIndex,
-                                        ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
-                                        live: live, epoch: old.epoch + 1)
+            publish(ClusterView(nodes: nodes, selfIndex: selfIndex,
+                                ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
+                                live: live, epoch: old.epoch + 1), over: old, in: &settings)
             return (old, settings.view)
         }
         guard let (old, new) = change else { return false }
@@ -328,7 +328,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let view = self.view
         guard let index = view.nodes.firstIndex(where: { $0.endpoint == endpoint }) else { return "DONE unlisted" }
         guard view.live[index] && ledger.owesNothing(to: endpoint) else { return "WAIT" }
-        return handoff.withLockedValue { $0 }?.passing.load(ordering: .relaxed) == true ? "DONE passing" : "DONE"
+        return handoff.withLockedValue { $0 }?.passing == true ? "DONE passing" : "DONE"
     }
 
     /// At start: keys on disk whose slots another node serves now (the membership changed while
@@ -380,10 +380,18 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                   view.live[index] != up else { return nil }
             var live = view.live
             live[index] = up
-            settings.view = view.with(live: live, epoch: view.epoch + 1)
+            publish(view.with(live: live, epoch: view.epoch + 1), over: view, in: &settings)
             return (view, settings.view)
         }
         if let (old, new) = change { viewChanged(old, new) }
+    }
+
+    /// Makes `new` the view. When it takes slots from this node, the hand-over pass counts as
+    /// running before anyone can read the view: a node asking CLUSTER REJOIN in between must not
+    /// hear a plain DONE (it would stop fetching keys that are still here).
+    private func publish(_ new: ClusterView, over old: ClusterView, in settings: inout Settings) {
+        if Self.losesSlots(old, new) { handoff.withLockedValue { $0 }?.expectPass() }
+        settings.view = new
     }
 
     func recordPong(_ endpoint: String, at time: Int64) {
@@ -420,7 +428,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                                                 borrowedKeys: ledger.held, handedBackKeys: ledger.handedBack,
                                                 returns: ledger.returns,
                                                 handedOverKeys: handover?.handedOver.load(ordering: .relaxed) ?? 0,
-                                                handingOver: handover?.passing.load(ordering: .relaxed) ?? false,
+                                                handingOver: handover?.passing ?? false,
                                                 receivingSlots: receivingFigures.slots, fetchedKeys: receivingFigures.fetched)
         return ClusterSnapshot(mode: mode.rawValue, nodes: nodes, ranges: HashRing.ranges(view.owners), epoch: view.epoch,
                                recovery: recovery)
@@ -591,11 +599,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// SET with NX or XX depends on whether the key exists.
     private static func isConditionalSet(_ spec: CommandSpec, _ arguments: CommandArguments) -> Bool {
         guard spec.name == "set" else { return false }
-        for i in 3..<max(3, arguments.count) where arguments.withBytes(i, { $0.count == 2 }) {
-            let word = arguments.string(i).lowercased()
-            if word == "nx" || word == "xx" { return true }
-        }
-        return false
+        return (3..<max(3, arguments.count)).contains { arguments.matches($0, "NX") || arguments.matches($0, "XX") }
     }
 
     /// The first key of a write that belongs to a node that is down and is not here: its value

@@ -28,7 +28,8 @@ final class Handoff: @unchecked Sendable {
     private var running = false
     /// For INFO (read from any thread): keys handed over so far, and whether a pass is running.
     let handedOver = Atomic<Int>(0)
-    let passing = Atomic<Bool>(false)
+    /// A pass is running or asked for: not every request so far has a pass that completed.
+    var passing: Bool { requested.load(ordering: .relaxed) != completedFor.load(ordering: .relaxed) }
     private var again = false
     private let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
     /// Keys read, sent and deleted at a time: bounds the memory a hand-over takes.
@@ -45,16 +46,32 @@ final class Handoff: @unchecked Sendable {
 
     /// Starts a hand-over pass, or schedules another after the one running.
     func trigger() {
+        // At once, not on the loop: a node asking (CLUSTER REJOIN) between a view change and the
+        // pass it starts must hear that a pass is coming.
+        expectPass()
         loop.execute { [self] in
             if running { again = true; return }
             running = true
-            passing.store(true, ordering: .relaxed)
+            startedFor = requested.load(ordering: .relaxed)
             passStarted = .now()
             pass(database: 0, cursor: "0", moved: 0)
         }
     }
 
     private var passStarted = NIODeadline.now()
+    /// Passes asked for so far (bumped at once by `trigger`, from any thread), and how many had
+    /// been asked for when the running pass started: a pass that a newer request overtook did
+    /// not see the latest view.
+    private let requested = Atomic<Int>(0)
+    private var startedFor = 0
+    /// `startedFor` of the last pass that moved everything it found.
+    private let completedFor = Atomic<Int>(0)
+
+    /// Counts as passing from now on, until a pass started after this completes (called before a
+    /// view that takes slots from this node is published, and by `trigger`).
+    func expectPass() {
+        requested.add(1, ordering: .relaxed)
+    }
     /// Batches of the running pass that a new owner did not acknowledge.
     private var failures = 0
 
@@ -69,15 +86,18 @@ final class Handoff: @unchecked Sendable {
             handedOver.add(moved, ordering: .relaxed)
             let failed = failures
             failures = 0
-            if failed == 0 {
+            if requested.load(ordering: .relaxed) != startedFor { again = true }
+            if failed == 0 && !again {
+                // Only a pass that started after the last change of view covered every key
+                // that moved: one that ran across a change must not end another node's wait.
                 announceDone()
-            } else {
+            } else if failed > 0 {
                 // The keys stay here; try again shortly (the new owner may be restarting).
                 logger.warning("hand-over incomplete: some keys could not be written to their new owners; retrying",
                                metadata: ["batches_failed": "\(failed)"])
                 again = true
             }
-            passing.store(again, ordering: .relaxed)
+            if failed == 0 { completedFor.store(startedFor, ordering: .relaxed) }
             if again {
                 again = false
                 loop.scheduleTask(in: failed == 0 ? .zero : .seconds(1)) { [self] in trigger() }
@@ -94,7 +114,6 @@ final class Handoff: @unchecked Sendable {
                   case .array(let found) = page[1] else {
                 logger.error("hand-over stopped: SCAN failed", metadata: ["reply": "\(reply)"])
                 running = false
-                passing.store(false, ordering: .relaxed)
                 return
             }
             let (view, _) = router.handoffView(on: loop)
