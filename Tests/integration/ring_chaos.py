@@ -267,7 +267,8 @@ class Ring:
             time.sleep(0.25)
 
     def add_node(self) -> RingNode:
-        """Starts a node whose list already names everyone and itself, then tells the others."""
+        """Starts a node whose list already names everyone and itself, then tells the others, and
+        waits until the keys have moved (an operator starts the next change after that)."""
         node = self.new_node()
         members = self.members + [node]
         node.start(self.spec(members))
@@ -275,7 +276,20 @@ class Ring:
             other.admin.config_set("cluster-nodes", self.spec(members))
         self.members = members
         self.set_available(node, True)
+        self.wait_handed_over(20)
         return node
+
+    def wait_handed_over(self, timeout: float) -> bool:
+        """Waits until no member is handing keys over (INFO cluster_handover_in_progress:0)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if not any(int(node.admin.info("cluster")["cluster_handover_in_progress"]) for node in self.members):
+                    return True
+            except redis.exceptions.RedisError:
+                pass
+            time.sleep(0.05)
+        return False
 
     def remove_node(self, node: RingNode, handoff_timeout: float) -> tuple[int, str | None]:
         """Takes ``node`` out of every list, waits (up to ``handoff_timeout``) until it has handed
@@ -298,6 +312,7 @@ class Ring:
         while (left := node.dbsize()) and time.monotonic() < deadline:
             time.sleep(0.1)
         node.terminate()
+        self.wait_handed_over(handoff_timeout)
         self.former.append(node)
         return left, refused
 
@@ -337,7 +352,7 @@ class Anomaly:
         return {"category": self.category, "key": self.key, "observed": _text(self.observed),
                 "expected": _text(self.expected), "at": round(self.at - t0, 3), "node": self.node,
                 "undone_acked_at": [round(t - t0, 3) for t in self.undone[-5:]],
-                "history": [f"{t - t0:.3f} {node} {op} -> {outcome}" for t, node, op, outcome in self.history[-40:]]}
+                "history": [f"{t - t0:.3f} {node} {op} -> {outcome}" for t, node, op, outcome in self.history[-60:]]}
 
 
 def _text(value):

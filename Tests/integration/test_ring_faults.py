@@ -77,15 +77,25 @@ def test_writes_acknowledged_while_the_owner_was_down_survive_its_return(tmp_pat
         third.kill()
         wait_until(lambda: "fail" in first.admin.cluster("NODES")[third.endpoint]["flags"], 10,
                    "node 1 to mark node 3 down")
-        assert all(first.admin.set(key, "v2") for key in keys)
+        assert all(first.admin.set(key, "v2") for key in keys[1:])
+        assert first.admin.delete(keys[0]) == 0  # deleted while its node is down: must not come back
         third.start(ring.spec())
         wait_until(lambda: ring.health() == "ok", 15, "every node to see node 3 up")
         time.sleep(3)  # the substitute hands the keys back
         reads = {node.endpoint: node.admin.mget(keys) for node in (first, third)}
         tallies = {endpoint: Counter(v.decode() if v else repr(v) for v in values)
                    for endpoint, values in reads.items()}
-        print(f"owner-returns: 50 keys set to v2 while their owner was down; read back {tallies}")
-        assert all(values == [b"v2"] * len(keys) for values in reads.values()), tallies
+        print(f"owner-returns: 49 keys set to v2 and 1 deleted while their owner was down; read back {tallies}")
+        assert all(values == [None] + [b"v2"] * (len(keys) - 1) for values in reads.values()), tallies
+        # What the return did shows in INFO and in the log.
+        interim = [node.admin.info("cluster") for node in ring.members if node is not third]
+        assert sum(info["cluster_handed_back_keys"] for info in interim) == len(keys)
+        assert sum(info["cluster_returns_served"] for info in interim) >= 1
+        assert all(info["cluster_borrowed_keys"] == 0 for info in interim)
+        returned = third.admin.info("cluster")
+        assert returned["cluster_local_state"] == "serving" and returned["cluster_rejoins"] >= 1, returned
+        logs = "".join(node.log.read_text(errors="replace") for node in ring.members if node is not third)
+        assert "hand-back done" in logs and "rejoined" in third.log.read_text(errors="replace")
     finally:
         ring.stop()
 
