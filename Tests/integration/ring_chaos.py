@@ -245,6 +245,12 @@ class Ring:
                         f"of {info['cluster_known_nodes']} (members {len(self.members)})")
         return "ok"
 
+    def all_see_down(self, down: RingNode) -> bool:
+        """Whether every other running member marks ``down`` failed. Each node checks health on
+        its own, so one may route through a second that still forwards to the dead node."""
+        return all("fail" in node.admin.cluster("NODES")[down.endpoint]["flags"]
+                   for node in self.members if node is not down and node.running())
+
     def wait_healthy(self, timeout: float) -> bool:
         """Waits until every member runs, has loaded its L3 file, and sees every member up."""
         deadline = time.monotonic() + timeout
