@@ -107,9 +107,7 @@ final class LoopPool: @unchecked Sendable {
 /// UNLINK, EXISTS, TOUCH) and their replies merged in order; any other command whose keys span
 /// several slots gets Redis Cluster's `-CROSSSLOT`.
 public final class ClusterRouter: CommandRouter, ClusterIntrospection {
-    public enum Mode: String, Sendable {
-        case proxy, redirect
-    }
+    public typealias Mode = Configuration.ClusterMode
 
     private struct Settings: Sendable {
         var view: ClusterView
@@ -161,7 +159,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         guard let selfIndex = Self.findSelf(in: configuration.clusterNodes, configuration: configuration) else {
             throw Self.notListed(configuration)
         }
-        mode = Mode(rawValue: configuration.clusterMode) ?? .proxy
+        mode = configuration.clusterMode
         let nodes = configuration.clusterNodes
         let view = ClusterView(nodes: nodes, selfIndex: selfIndex,
                                ring: HashRing(nodes: nodes, virtualNodes: configuration.clusterVirtualNodes),

@@ -13,7 +13,7 @@ public struct Configuration: Sendable, Equatable {
     public var clientQueryBufferLimit = 1024 * 1024 * 1024
     /// Bytes of memory for L1 + L2; 0 is unlimited.
     public var maxMemory = 0
-    public var maxMemoryPolicy = "allkeys-lru"
+    public var maxMemoryPolicy = MaxMemoryPolicy.allkeysLRU
     /// Percentage of `maxmemory` reserved for L1 (hot).
     public var l1Share = 20
     /// Active expiry cycles per second (Redis's `hz`).
@@ -25,8 +25,8 @@ public struct Configuration: Sendable, Equatable {
     public var ioThreads = 0
     /// Whether the L3 (SQLite) tier is on.
     public var persistence = true
-    /// L3 durability: always, everysec or no (like `appendfsync`).
-    public var l3Fsync = "everysec"
+    /// L3 durability (like `appendfsync`).
+    public var l3Fsync = L3Fsync.everysec
     public var l3BatchMax = 10_000
     public var l3FlushInterval = 100
     public var l3QueueMax = 200_000
@@ -34,8 +34,8 @@ public struct Configuration: Sendable, Equatable {
     public var l3File = "strata.db"
     /// Every node of the cluster, this one included; empty for a standalone node.
     public var clusterNodes: [ClusterNodeAddress] = []
-    /// How a node treats a key it does not own: `proxy` (forward) or `redirect` (`-MOVED`).
-    public var clusterMode = "proxy"
+    /// How a node treats a key it does not own.
+    public var clusterMode = ClusterMode.proxy
     /// `host:port` by which this node appears in `cluster-nodes`; empty: found by `bind`/`port`.
     public var clusterAnnounce = ""
     /// Milliseconds without a reply after which a peer is marked down.
@@ -47,6 +47,34 @@ public struct Configuration: Sendable, Equatable {
 
     public enum LogLevel: String, Sendable, CaseIterable {
         case debug, verbose, notice, warning, nothing
+    }
+
+    /// Which keys may be evicted when `maxmemory` is reached (Redis's policies).
+    public enum MaxMemoryPolicy: String, Sendable, CaseIterable {
+        case noeviction = "noeviction"
+        case allkeysLRU = "allkeys-lru"
+        case volatileLRU = "volatile-lru"
+        case allkeysRandom = "allkeys-random"
+        case volatileRandom = "volatile-random"
+        case volatileTTL = "volatile-ttl"
+    }
+
+    /// When the L3 tier fsyncs its commits (Redis's `appendfsync` values).
+    public enum L3Fsync: String, Sendable, CaseIterable {
+        /// Before a write's reply is sent.
+        case always
+        /// Once a second.
+        case everysec
+        /// When the operating system decides.
+        case no
+    }
+
+    /// How a node treats a key it does not own.
+    public enum ClusterMode: String, Sendable, CaseIterable {
+        /// Forwards the command to the owner and relays its reply.
+        case proxy
+        /// Answers `-MOVED slot host:port`, as Redis Cluster does.
+        case redirect
     }
 }
 
@@ -151,9 +179,8 @@ extension Configuration {
                   get: { String($0.clientQueryBufferLimit) }, set: { $0.clientQueryBufferLimit = Int($1)! }),
         Directive(name: "maxmemory", kind: .memory(0...Int(Int64.max)), mutable: true,
                   get: { String($0.maxMemory) }, set: { $0.maxMemory = Int($1)! }),
-        Directive(name: "maxmemory-policy",
-                  kind: .choice(["noeviction", "allkeys-lru", "volatile-lru", "allkeys-random", "volatile-random", "volatile-ttl"]),
-                  mutable: true, get: { $0.maxMemoryPolicy }, set: { $0.maxMemoryPolicy = $1 }),
+        Directive(name: "maxmemory-policy", kind: .choice(MaxMemoryPolicy.allCases.map(\.rawValue)), mutable: true,
+                  get: { $0.maxMemoryPolicy.rawValue }, set: { $0.maxMemoryPolicy = MaxMemoryPolicy(rawValue: $1)! }),
         Directive(name: "l1-share", kind: .integer(1...90), mutable: true,
                   get: { String($0.l1Share) }, set: { $0.l1Share = Int($1)! }),
         Directive(name: "hz", kind: .integer(1...500), mutable: true,
@@ -164,8 +191,8 @@ extension Configuration {
                   get: { $0.appendOnly ? "yes" : "no" }, set: { $0.appendOnly = $1 == "yes" }),
         Directive(name: "persistence", kind: .boolean, mutable: false,
                   get: { $0.persistence ? "yes" : "no" }, set: { $0.persistence = $1 == "yes" }),
-        Directive(name: "l3-fsync", kind: .choice(["always", "everysec", "no"]), mutable: true,
-                  get: { $0.l3Fsync }, set: { $0.l3Fsync = $1 }),
+        Directive(name: "l3-fsync", kind: .choice(L3Fsync.allCases.map(\.rawValue)), mutable: true,
+                  get: { $0.l3Fsync.rawValue }, set: { $0.l3Fsync = L3Fsync(rawValue: $1)! }),
         Directive(name: "l3-batch-max", kind: .integer(1...1_000_000), mutable: true,
                   get: { String($0.l3BatchMax) }, set: { $0.l3BatchMax = Int($1)! }),
         Directive(name: "l3-flush-interval", kind: .integer(1...10_000), mutable: true,
@@ -179,8 +206,8 @@ extension Configuration {
         Directive(name: "cluster-nodes", kind: .validated({ ClusterNodeAddress.parseList($0).failure }), mutable: true,
                   get: { $0.clusterNodes.map(\.description).joined(separator: ",") },
                   set: { $0.clusterNodes = (try? ClusterNodeAddress.parseList($1).get()) ?? [] }),
-        Directive(name: "cluster-mode", kind: .choice(["proxy", "redirect"]), mutable: false,
-                  get: { $0.clusterMode }, set: { $0.clusterMode = $1 }),
+        Directive(name: "cluster-mode", kind: .choice(ClusterMode.allCases.map(\.rawValue)), mutable: false,
+                  get: { $0.clusterMode.rawValue }, set: { $0.clusterMode = ClusterMode(rawValue: $1)! }),
         Directive(name: "cluster-announce", kind: .validated({ $0.isEmpty ? nil : ClusterNodeAddress.parse($0).failure }),
                   mutable: false, get: { $0.clusterAnnounce }, set: { $0.clusterAnnounce = $1 }),
         Directive(name: "cluster-node-timeout", kind: .integer(10...3_600_000), mutable: true,

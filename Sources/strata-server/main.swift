@@ -154,7 +154,11 @@ struct StrataServerCommand: AsyncParsableCommand {
 extension Configuration {
     var batcherSettings: BatcherSettings {
         var settings = BatcherSettings()
-        settings.policy = FsyncPolicy(rawValue: l3Fsync) ?? .everysec
+        settings.policy = switch l3Fsync {
+        case .always: .always
+        case .everysec: .everysec
+        case .no: .no
+        }
         settings.batchMax = l3BatchMax
         settings.flushIntervalMilliseconds = l3FlushInterval
         settings.queueLimit = l3QueueMax

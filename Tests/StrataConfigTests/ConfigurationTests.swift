@@ -16,7 +16,7 @@ struct ConfigurationTests {
         #expect(c.protoMaxBulkLength == 512 * 1024 * 1024)
         #expect(c.clientQueryBufferLimit == 1024 * 1024 * 1024)
         #expect(c.maxMemory == 0)
-        #expect(c.maxMemoryPolicy == "allkeys-lru")
+        #expect(c.maxMemoryPolicy == .allkeysLRU)
         #expect(c.hz == 10)
         #expect(c.appendOnly == false)
         #expect(try ConfigurationLoader.load(arguments: []) == c)
@@ -79,7 +79,7 @@ struct ConfigurationTests {
         #expect(c.dir == "/var/lib/strata data")
         #expect(c.save == "")
         #expect(c.maxMemory == 100 * 1024 * 1024)
-        #expect(c.maxMemoryPolicy == "volatile-ttl")
+        #expect(c.maxMemoryPolicy == .volatileTTL)
         #expect(c.logLevel == .warning)
     }
 
