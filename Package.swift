@@ -31,6 +31,8 @@ let package = Package(
         ),
         // The system SQLite library (libsqlite3-dev).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // glibc's malloc.h: malloc_trim, to give freed memory back to the system.
+        .systemLibrary(name: "CMalloc"),
         // L3: the SQLite-persisted tier and its write batcher. SQLite runs on its own threads only.
         .target(
             name: "StrataPersistence",
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "StrataCommands",
             dependencies: [
-                "StrataRESP", "StrataStore", "StrataConfig",
+                "StrataRESP", "StrataStore", "StrataConfig", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

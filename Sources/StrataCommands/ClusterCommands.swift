@@ -240,7 +240,6 @@ enum ClusterCommands {
 
     static func help(_ c: inout CommandContext) {
         let lines = [
-            "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "INFO", "    Return information about the cluster.",
             "KEYSLOT <key>", "    Return the hash slot for <key>.",
             "MYID", "    Return the node id.",
@@ -250,10 +249,8 @@ enum ClusterCommands {
             "BARRIER", "    (Between Strata nodes) Reply once every earlier write is committed to L3.",
             "SHARDS", "    Return information about slot range mappings and the nodes serving them.",
             "SLOTS", "    Return information about slots range mappings.",
-            "HELP", "    Print this help.",
         ]
-        c.reply.arrayHeader(lines.count)
-        for line in lines { c.reply.simpleString(line) }
+        CommandHelp.reply(&c, command: "CLUSTER", lines)
     }
 }
 

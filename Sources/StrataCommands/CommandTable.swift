@@ -151,11 +151,19 @@ public enum CommandTable {
                         summary: "Returns the logarithmic access frequency counter of a Redis object.", syntax: "key", handler: KeyCommands.objectFreq),
             CommandSpec("object|refcount", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: generic, since: "2.2.3",
                         summary: "Returns the reference count of a value of a key.", syntax: "key", handler: KeyCommands.objectRefcount),
+            CommandSpec("object|help", arity: 2, flags: [.loading, .stale], group: generic, since: "6.2.0",
+                        summary: "Returns helpful text about the different subcommands.", handler: CommandHelp.object),
         ], handler: nil),
         CommandSpec("memory", arity: -2, flags: [], group: server, since: "4.0.0",
                     summary: "A container for memory diagnostics commands.", subcommands: [
             CommandSpec("memory|usage", arity: -3, flags: [.readonly], keys: (2, 2, 1), group: server, since: "4.0.0",
                         summary: "Estimates the memory usage of a key.", syntax: "key [SAMPLES count]", handler: KeyCommands.memoryUsage),
+            CommandSpec("memory|doctor", arity: 2, flags: [], group: server, since: "4.0.0",
+                        summary: "Outputs a memory problems report.", handler: CommandHelp.memoryDoctor),
+            CommandSpec("memory|purge", arity: 2, flags: [], group: server, since: "4.0.0",
+                        summary: "Asks the allocator to release memory.", handler: CommandHelp.memoryPurge),
+            CommandSpec("memory|help", arity: 2, flags: [.loading, .stale], group: server, since: "4.0.0",
+                        summary: "Returns helpful text about the different subcommands.", handler: CommandHelp.memory),
         ], handler: nil),
     ]
 
@@ -258,6 +266,8 @@ public enum CommandTable {
                         complexity: "O(N) where N is the number of arguments to the command",
                         summary: "Extracts the key names from an arbitrary command.", syntax: "command [arg [arg ...]]",
                         handler: CommandIntrospection.getkeys),
+            CommandSpec("command|help", arity: 2, flags: [.loading, .stale], group: server, since: "5.0.0",
+                        summary: "Returns helpful text about the different subcommands.", handler: CommandHelp.command),
         ], handler: CommandIntrospection.all),
         CommandSpec("cluster", arity: -2, flags: [], group: "cluster", since: "3.0.0",
                     summary: "A container for Redis Cluster commands.", subcommands: [

@@ -140,15 +140,12 @@ enum ServerCommands {
 
     static func configHelp(_ c: inout CommandContext) {
         let lines = [
-            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
             "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
             "RESETSTAT", "    Reset statistics reported by the INFO command.",
             "REWRITE", "    Rewrite the configuration file.",
-            "HELP", "    Print this help.",
         ]
-        c.reply.arrayHeader(lines.count)
-        for line in lines { c.reply.simpleString(line) }
+        CommandHelp.reply(&c, command: "CONFIG", lines)
     }
 
     // MARK: - INFO
@@ -242,7 +239,7 @@ enum ServerCommands {
                 ("used_memory_rss", String(rss)), ("used_memory_rss_human", humanBytes(rss)),
                 ("used_memory_dataset", String(used)),
                 ("maxmemory", String(configuration.maxMemory)), ("maxmemory_human", humanBytes(configuration.maxMemory)),
-                ("maxmemory_policy", configuration.maxMemoryPolicy),
+                ("maxmemory_policy", configuration.maxMemoryPolicy.rawValue),
                 ("mem_fragmentation_ratio", used > 0 ? format2(Double(rss) / Double(used)) : "0.00"),
                 ("mem_allocator", "libc"),
             ])

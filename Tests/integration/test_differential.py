@@ -572,6 +572,12 @@ class Generator:
             return Op([self.name("COMMAND"), self.name("DOCS")] + names, kind="command_docs")
         return Op([self.name("COMMAND")] + self.rng.choice([[b"FOO"], [b"COUNT", b"x"]]))
 
+    def g_help(self):
+        container = self.rng.choice(["CLIENT", "CONFIG", "OBJECT", "MEMORY", "COMMAND"])
+        if self.rng.random() < 0.8:
+            return Op([self.name(container), self.name("HELP")], kind="help")
+        return Op([self.name(container)] + self.rng.choice([[b"NOSUCH"], [b"HELP", b"x"]]))
+
     def g_time(self):
         return Op([self.name("TIME")], kind="time")
 
@@ -589,7 +595,7 @@ class Generator:
         (6, g_expire), (5, g_ttl), (2, g_persist), (0.3, g_flush), (2, g_ping), (2, g_select),
         (2, g_multi), (1.5, g_multi_misc), (0.3, g_reset), (0.6, g_hello), (0.4, g_auth),
         (1.2, g_client), (0.4, g_info), (0.6, g_config), (0.5, g_command), (0.3, g_time),
-        (1.5, g_unknown),
+        (1.5, g_unknown), (0.5, g_help),
     ]
     # Inside MULTI: no compound or shape-only commands, no SELECT/HELLO/RESET,
     # no tiny TTLs; EXEC or DISCARD comes soon.
@@ -742,12 +748,37 @@ class Comparer:
             if pa is None or pb is None or type(a) is not type(b):
                 return "COMMAND DOCS shape differs"
             return None if {k for k, _ in pa} == {k for k, _ in pb} else "COMMAND DOCS names differ"
+        if kind == "help":
+            # Strata lists the subcommands it has: the title, the closing HELP entry, and the
+            # entry of each subcommand Redis 7.0 also has must read as Redis's do (a newer
+            # one, such as CLIENT SETINFO from 7.2, has no entry to compare with).
+            if not (isinstance(a, Array) and isinstance(b, Array) and len(b.items) >= 3):
+                return "HELP shape differs"
+            la, lb = [x.value for x in a.items], [x.value for x in b.items]
+            if la[0] != lb[0] or la[-2:] != lb[-2:]:
+                return "HELP title or closing entry differs"
+            ref_entries = [tuple(group) for group in help_entries(la[1:])]
+            names = {entry[0].split(b" ")[0] for entry in ref_entries}
+            differ = [tuple(group) for group in help_entries(lb[1:])
+                      if group[0].split(b" ")[0] in names and tuple(group) not in ref_entries]
+            return f"HELP entries differ from Redis's: {differ[:2]}" if differ else None
         raise AssertionError(f"unknown comparison kind {kind}")
 
 
 # --------------------------------------------------------------------------
 # Runner
 # --------------------------------------------------------------------------
+
+
+def help_entries(lines: list[bytes]) -> list[list[bytes]]:
+    """A HELP reply's entries: each unindented line with the indented lines after it."""
+    groups: list[list[bytes]] = []
+    for line in lines:
+        if line.startswith(b" ") and groups:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    return groups
 
 
 class Mismatch(AssertionError):
