@@ -41,13 +41,16 @@ deps:
 		$(PYTHON) -m pip install --quiet --break-system-packages $(PIP_PACKAGES); \
 	fi
 
+# The build has no warnings, and stays that way: any warning fails it (as in SwiftNIO's CI).
+WERROR := -Xswiftc -warnings-as-errors
+
 build:
-	$(SWIFT) build
+	$(SWIFT) build $(WERROR)
 
 # Release builds skip Swift's run-time exclusivity checks (swift_beginAccess on class properties),
 # in Strata and in SwiftNIO alike: measured, that is 20% less server CPU per SET with L3 off
 # (docs/architecture.md, "Build"). Debug builds, which run the unit tests, keep the checks.
-RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked $(WERROR)
 
 release:
 	$(SWIFT) build -c release --product strata-server $(RELEASE_FLAGS)
@@ -56,15 +59,15 @@ run: release
 	exec $(RELEASE_BIN) $(ARGS)
 
 unit:
-	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	$(SWIFT) build --build-tests $(WERROR)
+	$(SWIFT) test $(WERROR)
 
 integration: deps release
 	$(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	$(SWIFT) build --build-tests $(WERROR)
+	$(SWIFT) test $(WERROR)
 	$(MAKE) release
 	$(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 

@@ -99,16 +99,16 @@ public final class L3Tier: ColdStorage, Sendable {
         let keyspace = self.keyspace
         // Rows are read under the stub's identity: if the key changes meanwhile, `warm` refuses
         // the stale value and the command simply runs against the new state.
-        let rows: [(Entry, Int64)] = stubs.map { stub in
+        let reads = stubs.map { stub in
             let shard = keyspace.shard(for: stub.keyHash)
-            return (stub, shard.lock.withLock { stub.header.l3Row })
+            return ColdRead(stub: stub, shard: shard, row: shard.lock.withLock { stub.header.l3Row })
         }
         return readers.runIfActive(eventLoop: eventLoop) {
             // Make room before bringing values in, so that reads keep memory near maxmemory.
             // Not after: that could push out a value the waiting command is about to use.
             if keyspace.maxMemory > 0 { _ = keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
-            for (stub, row) in rows {
-                let shard = keyspace.shard(for: stub.keyHash)
+            for read in reads {
+                let (stub, shard, row) = (read.stub, read.shard, read.row)
                 guard let value = try store.readValue(row: row) else {
                     // The row is gone (the key was deleted meanwhile): drop the stale stub rather
                     // than read it again forever.
@@ -144,4 +144,14 @@ public final class L3Tier: ColdStorage, Sendable {
             ("l3_load_ms", String(loadMilliseconds.load(ordering: .relaxed))),
         ]
     }
+}
+
+/// One cold value to read on an L3 reader thread: the stub it replaces, its shard and its row.
+///
+/// `@unchecked Sendable`: the reader touches `stub` only while holding `shard.lock` (as every
+/// thread does); `row` was read under that lock before the hand-off.
+private struct ColdRead: @unchecked Sendable {
+    let stub: Entry
+    let shard: Shard
+    let row: Int64
 }
