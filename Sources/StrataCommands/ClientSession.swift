@@ -40,6 +40,12 @@ public final class ClientSession: @unchecked Sendable {
     public let lastInteraction = Synchronization.Atomic<Int64>(0)
     public let lastCommandIndex = Synchronization.Atomic<Int>(-1)
     public let killed = Synchronization.Atomic<Bool>(false)
+    /// Bytes received but not run yet (Redis's `qbuf`), kept by the connection.
+    public let queryBufferBytes = Synchronization.Atomic<Int>(0)
+    /// Bytes of replies not sent yet (Redis's `omem`), kept by the connection.
+    public let outputBytes = Synchronization.Atomic<Int>(0)
+    /// When `outputBytes` went over the soft `client-output-buffer-limit` (0: it is not over).
+    public let softLimitSince = Synchronization.Atomic<Int64>(0)
     /// Name and library info: rarely written, read by CLIENT LIST.
     public let shared = NIOLockedValueBox(SharedInfo())
     /// Closes the connection from any thread (CLIENT KILL); set by the server layer.
@@ -59,6 +65,17 @@ public final class ClientSession: @unchecked Sendable {
         self.authenticated = authenticated
         self.createdAt = now
         self.lastInteraction.store(now, ordering: .relaxed)
+    }
+
+    /// The reply buffer a connection keeps between batches (a larger one is released).
+    public static let replyBufferSize = 4096
+    /// A connection's memory besides its buffers: the session, the handler, the channel and the
+    /// reply buffer (an estimate; what Redis counts as the client struct and its `buf`).
+    public static let fixedMemory = 8192
+
+    /// What CLIENT LIST shows as `tot-mem`: the query buffer, the unsent replies and the fixed part.
+    public var totalMemory: Int {
+        queryBufferBytes.load(ordering: .relaxed) + outputBytes.load(ordering: .relaxed) + Self.fixedMemory
     }
 
     @inline(__always)

@@ -176,9 +176,12 @@ enum ConnectionCommands {
         let idle = (now - session.lastInteraction.load(ordering: .relaxed)) / 1000
         let multi = session === current ? (session.transaction.map { $0.count } ?? -1) : -1
         let resp = session === current ? session.protocolVersion.rawValue : 2
+        let qbuf = session.queryBufferBytes.load(ordering: .relaxed)
+        let omem = session.outputBytes.load(ordering: .relaxed)
         return "id=\(session.id) addr=\(session.address) laddr=\(session.localAddress) fd=8 name=\(info.name) "
             + "age=\(age) idle=\(max(0, idle)) flags=N db=\(session.db) sub=0 psub=0 ssub=0 multi=\(multi) "
-            + "qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
+            + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
             + "cmd=\(info.lastCommand) user=default redir=-1 resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
     }
 

@@ -6,10 +6,15 @@ import StrataRESP
 /// One client connection: parses requests from each read, executes them in order on the event
 /// loop, appends every reply to one buffer, and writes it once per read batch (pipelining).
 ///
-/// Backpressure: when the socket stops being writable (the client does not read its replies),
-/// reading pauses, so neither input nor output grows without bound.
-final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
+/// Its life (commands running or waiting, reads held, closing) is a ``ConnectionStateMachine``.
+/// Backpressure holds reads in ``read(context:)``: while a command waits, or while the unsent
+/// output is over its limit (the client does not read its replies), no more commands run and no
+/// more input is read; the commands already received stay unparsed until the output drains. So
+/// a connection holds at most about `outputLimit` of unsent replies plus the one reply that
+/// crossed it, however many commands it pipelines.
+final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
@@ -18,10 +23,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private var pending: ByteBuffer?
     private var commandContext: CommandContext?
     private var session: ClientSession?
-    private var closing = false
-    private var paused = false
-    /// A command is waiting (cold read or write backpressure): later commands wait too.
-    private var suspended = false
+    private var machine = ConnectionStateMachine()
     /// Replies were written without a flush (the batch outgrew the high-water mark).
     private var unflushed = false
     /// Replies waiting behind a deferred one, in order. Empty in the common case, where every
@@ -31,11 +33,14 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private var queueHead = 0
     /// How many places in `queue` are still empty.
     private var empty = 0
+    /// Bytes of the ready replies in `queue`.
+    private var queuedBytes = 0
+    /// The unsent output last reported to the session (CLIENT LIST's `omem`).
+    private var reportedOutput = 0
     /// Under `l3-fsync always`: the reply buffer holds the reply of a write that is not known to
     /// be durable yet. Whenever replies leave the buffer (a place reserved after them, the end of
     /// a batch, the high-water mark), they first go behind one L3 barrier.
     private var repliesAwaitDurability = false
-    private var closeWhenDrained = false
     /// Set while the connection is open: fills and flushes from elsewhere write through it.
     private var channelContext: ChannelHandlerContext?
 
@@ -46,6 +51,15 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     private let queryBufferLimit: Int
     /// Write replies out early when a batch produces more than this, to bound the output buffer.
     private static let outputHighWater = 256 * 1024
+    /// Replies waiting behind a deferred one, in bytes, beyond which no more commands run. (The
+    /// channel's own buffer has its limit in its write-buffer water marks: past the high mark it
+    /// is not writable, and no more commands run either.)
+    static let queueLimit = 1024 * 1024
+    /// Commands run again once the queued replies are below this and the channel is writable.
+    static let queueLowWater = 256 * 1024
+    /// The channel's write-buffer water marks: unsent bytes past `high` make it not writable
+    /// (no more commands run); below `low` it is writable again.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
 
     init(server: ServerContext, limits: RESPLimits, queryBufferLimit: Int) {
         self.server = server
@@ -70,14 +84,15 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeStaticString("-ERR max number of clients reached\r\n")
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-            closing = true
+            machine.close()
             return
         }
+        machine.activated()
         server.clients.add(session)
         self.session = session
         var commandContext = CommandContext(
             server: server, client: session, arguments: CommandArguments(buffer: ByteBuffer(), spans: []),
-            reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: 4096)), now: now)
+            reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: ClientSession.replyBufferSize)), now: now)
         commandContext.eventLoop = context.eventLoop
         commandContext.replyStream = self
         self.commandContext = commandContext
@@ -86,7 +101,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        machine.inactive()
         if let session {
+            session.queryBufferBytes.store(0, ordering: .relaxed)
+            session.outputBytes.store(0, ordering: .relaxed)
             server.clients.remove(session)
             if var commandContext {
                 commandContext.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
@@ -101,7 +119,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, session != nil else { return }
+        let disposition = machine.received()
+        guard disposition != .drop, session != nil else { return }
         var input = unwrapInboundIn(data)
         server.statistics.netInputBytes.add(input.readableBytes, ordering: .relaxed)
         if var buffered = pending {
@@ -111,30 +130,39 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         }
         if input.readableBytes > queryBufferLimit {
             // Redis closes such a client without a reply.
-            closing = true
+            machine.close()
             context.close(promise: nil)
             return
         }
         pending = input
-        if suspended { return } // parsed once the suspension ends
+        guard disposition == .run else {
+            // Parsed once commands may run again.
+            session?.queryBufferBytes.store(input.readableBytes, ordering: .relaxed)
+            return
+        }
         process(context: context)
     }
 
+    /// Reads are held while commands cannot run (see ``ConnectionStateMachine``).
+    func read(context: ChannelHandlerContext) {
+        if machine.readRequested() { context.read() }
+    }
+
     /// Parses and executes every complete command in `pending`, in order, until the input runs
-    /// out, the connection closes, or a command suspends it.
+    /// out, the connection closes, a command suspends it, or the output fills.
     private func process(context: ChannelHandlerContext) {
-        guard !closing, var commandContext, let session, var input = pending else { return }
+        guard machine.mayRun, var commandContext, let session, var input = pending else { return }
         pending = nil
         self.commandContext = nil // keep the reply buffer uniquely referenced while we work
         var processed = 0
         let emptyBuffer = ByteBuffer()
-        while !closing {
+        while machine.mayRun {
             let frame: RESPCommandParser.Frame?
             do {
                 frame = try parser.parse(input, authenticated: session.authenticated)
             } catch {
                 commandContext.reply.error("ERR \(error)")
-                closing = true
+                machine.close()
                 break
             }
             guard let frame else { break }
@@ -164,12 +192,16 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 commandContext.deferredReply = nil
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
-            if session.closeAfterReply { closing = true }
+            if session.closeAfterReply { machine.close() }
             if commandContext.reply.buffer.readableBytes >= Self.outputHighWater {
+                // Past the channel's high water mark the write makes it unwritable, and
+                // `channelWritabilityChanged` stops the loop (the output is full).
                 if repliesAwaitDurability {
                     holdForDurability(&commandContext.reply.buffer)
                 } else if queue.isEmpty {
                     write(context: context, &commandContext.reply.buffer, flush: false)
+                } else {
+                    appendToQueue(&commandContext.reply.buffer, context: context)
                 }
             }
             if let suspension {
@@ -179,14 +211,17 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         }
         if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
         if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
-        if input.readableBytes > 0 && !closing {
+        if input.readableBytes > 0 && !machine.isClosing {
             if input.readerIndex > 64 * 1024 && input.readerIndex > input.readableBytes { input.discardReadBytes() }
             pending = input
+            session.queryBufferBytes.store(input.readableBytes, ordering: .relaxed)
+        } else if processed > 0 {
+            session.queryBufferBytes.store(0, ordering: .relaxed)
         }
         self.commandContext = commandContext
-        if closing {
+        if machine.drained(inputLeft: pending != nil) || machine.isClosing {
             flushReplies(context: context)
-            if queue.isEmpty { context.close(promise: nil) } else { closeWhenDrained = true }
+            if queue.isEmpty { context.close(promise: nil) }
         }
     }
 
@@ -194,8 +229,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     /// L3, or the write queue draining). Other connections are not affected; replies so far are
     /// flushed; reading pauses so input cannot pile up meanwhile.
     private func suspend(until future: EventLoopFuture<Void>, rerun: CommandArguments?, context: ChannelHandlerContext) {
-        suspended = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        machine.commandWaits()
         let loop = context.eventLoop
         let loopBound = NIOLoopBound((self, context, rerun), eventLoop: loop)
         future.hop(to: loop).whenComplete { result in
@@ -210,9 +244,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
     }
 
     private func resume(rerun: CommandArguments?, failure: (any Error)?, context: ChannelHandlerContext) {
-        suspended = false
-        if !paused { context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
-        guard !closing, var commandContext, let session else { return }
+        machine.commandResumed()
+        guard !machine.isClosing, var commandContext, let session else { return }
         if let rerun {
             self.commandContext = nil
             if let failure {
@@ -228,7 +261,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 enqueueDeferred(deferred, context: context, &commandContext.reply.buffer)
             }
             if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
-            if session.closeAfterReply { closing = true }
+            if session.closeAfterReply { machine.close() }
             let suspension = commandContext.suspension
             commandContext.suspension = nil
             self.commandContext = commandContext
@@ -239,9 +272,20 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
                 return
             }
         }
+        runPending(context: context)
+    }
+
+    /// Runs the input that waited (after a suspension or a full output), flushes, and passes on
+    /// a read held meanwhile.
+    private func runPending(context: ChannelHandlerContext) {
         if pending != nil { process(context: context) }
+        _ = machine.drained(inputLeft: pending != nil)
         flushReplies(context: context)
-        if closing && queue.isEmpty { context.close(promise: nil) }
+        if machine.isClosing && queue.isEmpty {
+            context.close(promise: nil)
+            return
+        }
+        if machine.takeHeldRead() { context.read() }
     }
 
     /// Takes over a command's `awaitsDurability`: from now on the reply buffer must not leave
@@ -290,6 +334,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         // A write's reply among them must not go out with a later reply before it is durable.
         if repliesAwaitDurability { holdForDurability(&replies) }
         if replies.readableBytes > 0 {
+            queuedBytes += replies.readableBytes
             queue.append(.ready(replies))
             replies = ByteBuffer()
         }
@@ -304,7 +349,9 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             return
         }
         queue[queue.index(queue.startIndex, offsetBy: index)] = .ready(reply)
+        queuedBytes += reply.readableBytes
         empty -= 1
+        if queuedBytes > Self.queueLimit { machine.outputFull() }
     }
 
     var isWaiting: Bool { empty > 0 }
@@ -328,6 +375,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         while case .ready(var buffer) = queue.first {
             queue.removeFirst()
             queueHead += 1
+            queuedBytes -= buffer.readableBytes
             if buffer.readableBytes <= Self.gatherLimit {
                 if gathered == nil { gathered = context.channel.allocator.buffer(capacity: 4096) }
                 gathered!.writeBuffer(&buffer)
@@ -346,7 +394,19 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
             self.commandContext = commandContext
         }
         if wrote { context.flush() }
-        if queue.isEmpty && closeWhenDrained { context.close(promise: nil) }
+        if queue.isEmpty && machine.isClosing {
+            context.close(promise: nil)
+            return
+        }
+        noteOutput(context: context)
+    }
+
+    /// Puts the replies so far at the end of the queue (behind a deferred one).
+    private func appendToQueue(_ replies: inout ByteBuffer, context: ChannelHandlerContext) {
+        queuedBytes += replies.readableBytes
+        queue.append(.ready(replies))
+        replies = context.channel.allocator.buffer(capacity: 4096)
+        if queuedBytes > Self.queueLimit { machine.outputFull() }
     }
 
     /// Replies up to this size are copied together before writing; larger ones are written as they are.
@@ -361,19 +421,44 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushReplies(context: context)
-        if !context.channel.isWritable && !paused {
-            paused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
         context.fireChannelReadComplete()
     }
 
+    /// Fired from inside this handler's own writes and flushes too: it only changes the state,
+    /// and commands run again on a later tick, never inside the write that drained the output.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && paused {
-            paused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if context.channel.isWritable {
+            resumeIfDrained(context: context)
+        } else {
+            machine.outputFull()
         }
+        noteOutput(context: context)
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Once the channel is writable and the queue small again, commands run again (later).
+    private func resumeIfDrained(context: ChannelHandlerContext) {
+        guard machine.waitsForOutput, queuedBytes <= Self.queueLowWater, context.channel.isWritable,
+              machine.outputDrained() else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            guard handler.machine.mayRun else { return }
+            handler.runPending(context: context)
+        }
+    }
+
+    /// Reports the unsent output (CLIENT LIST's `omem`) when it is, or was, not trivially zero:
+    /// the channel's unsent bytes, the queued replies and the reply buffer.
+    private func noteOutput(context: ChannelHandlerContext) {
+        guard let session else { return }
+        let busy = queuedBytes > 0 || !context.channel.isWritable || machine.waitsForOutput
+        guard busy || reportedOutput > 0 else { return }
+        var total = queuedBytes + (commandContext?.reply.buffer.readableBytes ?? 0)
+        if busy { total += (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0 }
+        reportedOutput = total
+        session.outputBytes.store(total, ordering: .relaxed)
+        if queuedBytes <= Self.queueLowWater { resumeIfDrained(context: context) }
     }
 
     private func flushReplies(context: ChannelHandlerContext) {
@@ -382,8 +467,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         if !queue.isEmpty {
             if commandContext.reply.buffer.readableBytes > 0 {
                 self.commandContext = nil
-                queue.append(.ready(commandContext.reply.buffer))
-                commandContext.reply.buffer = context.channel.allocator.buffer(capacity: 4096)
+                appendToQueue(&commandContext.reply.buffer, context: context)
                 self.commandContext = commandContext
             }
             drainQueue(context: context)
@@ -397,14 +481,20 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
         }
         unflushed = false
         self.commandContext = commandContext
+        noteOutput(context: context)
     }
 
     private func write(context: ChannelHandlerContext, _ buffer: inout ByteBuffer, flush: Bool) {
         server.statistics.netOutputBytes.add(buffer.readableBytes, ordering: .relaxed)
         context.write(wrapOutboundOut(buffer), promise: nil)
         if flush { context.flush() } else { unflushed = true }
-        // Usually the write has completed and released the buffer, so this reuses its memory.
-        buffer.clear()
+        // Usually the write has completed and released the buffer, so this reuses its memory; a
+        // buffer grown by a large batch is released rather than kept for the connection's life.
+        if buffer.capacity > 16 * ClientSession.replyBufferSize {
+            buffer = context.channel.allocator.buffer(capacity: ClientSession.replyBufferSize)
+        } else {
+            buffer.clear()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -413,8 +503,12 @@ final class ConnectionHandler: ChannelInboundHandler, ReplyStream {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            flushReplies(context: context)
-            context.close(promise: nil)
+            // The commands already received still run; then the connection closes.
+            machine.inputEnded()
+            if machine.drained(inputLeft: pending != nil) {
+                flushReplies(context: context)
+                if queue.isEmpty { context.close(promise: nil) }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)

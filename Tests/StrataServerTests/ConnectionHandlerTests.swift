@@ -25,6 +25,43 @@ final class OutboundCounter: ChannelOutboundHandler {
     }
 }
 
+/// Acts as a socket whose peer reads nothing: past `limit` unsent bytes the channel turns
+/// unwritable, inside the write, as SwiftNIO's socket channels do; ``drain()`` stands for the
+/// peer reading everything. Also counts the reads that reach the socket.
+final class SlowPeer: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let limit: Int
+    var unsent = 0
+    var reads = 0
+    var context: ChannelHandlerContext?
+
+    init(limit: Int) { self.limit = limit }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        unsent += unwrapOutboundIn(data).readableBytes
+        context.write(data, promise: promise)
+        if unsent > limit, let channel = context.channel as? EmbeddedChannel, channel.isWritable {
+            channel.isWritable = false
+            context.fireChannelWritabilityChanged()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+
+    func drain() {
+        unsent = 0
+        guard let context, let channel = context.channel as? EmbeddedChannel else { return }
+        channel.isWritable = true
+        context.fireChannelWritabilityChanged()
+    }
+}
+
 /// A ConnectionHandler on an EmbeddedChannel, connected, with a counter in front of it.
 struct Connection {
     let channel: EmbeddedChannel
@@ -32,12 +69,13 @@ struct Connection {
     let server: ServerContext
 
     init(configure: (inout Configuration) -> Void = { _ in }, queryBufferLimit: Int = 1 << 30,
-         router: (any CommandRouter)? = nil, coldStorage: (any ColdStorage)? = nil) throws {
+         router: (any CommandRouter)? = nil, coldStorage: (any ColdStorage)? = nil, peer: SlowPeer? = nil) throws {
         var configuration = Configuration()
         configure(&configuration)
         server = ServerContext(configuration: configuration, router: router, coldStorage: coldStorage)
         channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(counter)
+        if let peer { try channel.pipeline.syncOperations.addHandler(peer) }
         try channel.pipeline.syncOperations.addHandler(
             ConnectionHandler(server: server, limits: RESPLimits(maxBulkLength: configuration.protoMaxBulkLength),
                               queryBufferLimit: queryBufferLimit))
@@ -170,6 +208,60 @@ struct ConnectionHandlerTests {
         #expect(text == String(repeating: "$100000\r\n\(value)\r\n", count: 10))
         #expect(connection.counter.writes - writesBefore > 1)
         #expect(connection.counter.flushes - flushesBefore == 1)
+    }
+
+    @Test("a client that reads nothing: commands stop once its output is full and run when it drains; every reply arrives, in order")
+    func slowReader() throws {
+        let peer = SlowPeer(limit: 1_000_000)
+        let connection = try Connection(peer: peer)
+        defer { connection.close() }
+        let value = String(repeating: "v", count: 300_000)
+        try connection.send("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$300000\r\n\(value)\r\n")
+        #expect(try connection.received().text == "+OK\r\n")
+        let session = try #require(connection.server.clients.all.first)
+        // 100 GETs of 300 KB: 30 MB of replies if they all ran.
+        try connection.send(String(repeating: "GET big\r\n", count: 100) + "PING\r\n")
+        let readsBefore = peer.reads
+        connection.channel.read()
+        #expect(peer.reads == readsBefore, "reads are held while the output is full")
+        var replies = ""
+        var rounds = 0
+        while true {
+            let processed = connection.server.statistics.commandsProcessed.load(ordering: .relaxed)
+            // The unsent output stays near the limit: the reply that crossed it, at most, more.
+            #expect(peer.unsent <= 1_000_000 + 300_100)
+            #expect(session.queryBufferBytes.load(ordering: .relaxed) > 0 || replies.hasSuffix("+PONG\r\n") || processed >= 101)
+            replies += try connection.received().text
+            if processed >= 102 { break } // SET, 100 GETs, PING
+            peer.drain()
+            connection.channel.embeddedEventLoop.run()
+            rounds += 1
+            #expect(rounds < 100)
+        }
+        replies += try connection.received().text
+        #expect(rounds >= 10, "it stopped \(rounds) times")
+        #expect(replies == String(repeating: "$300000\r\n\(value)\r\n", count: 100) + "+PONG\r\n")
+        #expect(session.queryBufferBytes.load(ordering: .relaxed) == 0)
+        #expect(peer.reads > readsBefore, "the held read passes once commands run again")
+        #expect(connection.isOpen)
+    }
+
+    @Test("after a half-close, pipelined commands waiting behind a full output still run, then the connection closes")
+    func halfCloseWhileFull() throws {
+        let peer = SlowPeer(limit: 500_000)
+        let connection = try Connection(peer: peer)
+        defer { connection.close() }
+        let value = String(repeating: "v", count: 300_000)
+        try connection.send("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$300000\r\n\(value)\r\n" + String(repeating: "GET big\r\n", count: 5))
+        connection.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        var replies = try connection.received().text
+        for _ in 0..<10 where connection.isOpen {
+            peer.drain()
+            connection.channel.embeddedEventLoop.run()
+            replies += try connection.received().text
+        }
+        #expect(replies == "+OK\r\n" + String(repeating: "$300000\r\n\(value)\r\n", count: 5))
+        #expect(!connection.isOpen)
     }
 
     @Test("a protocol error is answered, then the connection closes; later input is ignored")
