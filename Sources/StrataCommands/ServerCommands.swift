@@ -226,20 +226,28 @@ enum ServerCommands {
                 ("io_threads_active", "0"),
             ])
         case "clients":
+            let memory = server.clients.memory()
             return lines("Clients", [
                 ("connected_clients", String(server.clients.count)), ("cluster_connections", "0"),
-                ("maxclients", String(configuration.maxClients)), ("blocked_clients", "0"),
+                ("maxclients", String(configuration.maxClients)),
+                ("client_recent_max_input_buffer", String(memory.largestQueryBuffer)),
+                ("client_recent_max_output_buffer", String(memory.largestOutput)), ("blocked_clients", "0"),
                 ("tracking_clients", "0"), ("clients_in_timeout_table", "0"),
             ])
         case "memory":
-            let used = c.keyspace.usedMemory
+            // used_memory counts the clients' buffers (as measured by the last cron tick), as
+            // Redis's does, and maxmemory bounds both.
+            let dataset = c.keyspace.datasetMemory
+            let clients = c.keyspace.clientMemory
+            let used = dataset + clients
             let rss = residentBytes()
             return lines("Memory", [
                 ("used_memory", String(used)), ("used_memory_human", humanBytes(used)),
                 ("used_memory_rss", String(rss)), ("used_memory_rss_human", humanBytes(rss)),
-                ("used_memory_dataset", String(used)),
+                ("used_memory_dataset", String(dataset)), ("mem_clients_normal", String(clients)),
                 ("maxmemory", String(configuration.maxMemory)), ("maxmemory_human", humanBytes(configuration.maxMemory)),
                 ("maxmemory_policy", configuration.maxMemoryPolicy.rawValue),
+                ("maxmemory_clients", String(configuration.maxMemoryClients.limit(maxMemory: configuration.maxMemory))),
                 ("mem_fragmentation_ratio", used > 0 ? format2(Double(rss) / Double(used)) : "0.00"),
                 ("mem_allocator", "libc"),
             ])
@@ -266,6 +274,8 @@ enum ServerCommands {
                 ("expired_keys", String(stats.expiredKeys)), ("evicted_keys", String(stats.evictedKeys)),
                 ("keyspace_hits", String(stats.keyspaceHits)), ("keyspace_misses", String(stats.keyspaceMisses)),
                 ("total_error_replies", String(s.errorReplies.load(ordering: .relaxed))),
+                ("evicted_clients", String(s.evictedClients.load(ordering: .relaxed))),
+                ("client_output_buffer_limit_disconnections", String(s.outputBufferLimitDisconnections.load(ordering: .relaxed))),
             ])
         case "replication":
             return lines("Replication", [

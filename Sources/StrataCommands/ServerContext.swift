@@ -36,6 +36,10 @@ public final class ServerStatistics: Sendable {
     public let netOutputBytes = Synchronization.Atomic<Int>(0)
     public let connectedClients = Synchronization.Atomic<Int>(0)
     public let errorReplies = Synchronization.Atomic<Int>(0)
+    /// Clients disconnected by `maxmemory-clients`.
+    public let evictedClients = Synchronization.Atomic<Int>(0)
+    /// Clients disconnected by `client-output-buffer-limit`.
+    public let outputBufferLimitDisconnections = Synchronization.Atomic<Int>(0)
     public init() {}
 
     public func reset() {
@@ -45,6 +49,8 @@ public final class ServerStatistics: Sendable {
         netInputBytes.store(0, ordering: .relaxed)
         netOutputBytes.store(0, ordering: .relaxed)
         errorReplies.store(0, ordering: .relaxed)
+        evictedClients.store(0, ordering: .relaxed)
+        outputBufferLimitDisconnections.store(0, ordering: .relaxed)
     }
 }
 

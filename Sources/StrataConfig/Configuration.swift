@@ -11,6 +11,10 @@ public struct Configuration: Sendable, Equatable {
     public var logLevel = LogLevel.notice
     public var protoMaxBulkLength = 512 * 1024 * 1024
     public var clientQueryBufferLimit = 1024 * 1024 * 1024
+    /// Unsent replies beyond which a client is disconnected, per class of client.
+    public var clientOutputBufferLimit = OutputBufferLimits()
+    /// Memory of all client connections together beyond which the largest are disconnected.
+    public var maxMemoryClients = MaxMemoryClients.bytes(0)
     /// Bytes of memory for L1 + L2; 0 is unlimited.
     public var maxMemory = 0
     public var maxMemoryPolicy = MaxMemoryPolicy.allkeysLRU
@@ -69,12 +73,97 @@ public struct Configuration: Sendable, Equatable {
         case no
     }
 
+    /// `maxmemory-clients`: a number of bytes, or a percentage of `maxmemory`; 0 is no limit.
+    public enum MaxMemoryClients: Sendable, Equatable, CustomStringConvertible {
+        case bytes(Int)
+        case percentOfMaxMemory(Int)
+
+        public static func parse(_ text: String) -> MaxMemoryClients? {
+            if text.hasSuffix("%") {
+                guard let n = Int(text.dropLast()), (1...100).contains(n) else { return nil }
+                return .percentOfMaxMemory(n)
+            }
+            return MemoryUnits.parse(text).map { .bytes($0) }
+        }
+
+        /// The limit in bytes (0: none).
+        public func limit(maxMemory: Int) -> Int {
+            switch self {
+            case .bytes(let n): n
+            case .percentOfMaxMemory(let p): maxMemory / 100 * p
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .bytes(let n): String(n)
+            case .percentOfMaxMemory(let p): "\(p)%"
+            }
+        }
+    }
+
     /// How a node treats a key it does not own.
     public enum ClusterMode: String, Sendable, CaseIterable {
         /// Forwards the command to the owner and relays its reply.
         case proxy
         /// Answers `-MOVED slot host:port`, as Redis Cluster does.
         case redirect
+    }
+}
+
+/// One class's `client-output-buffer-limit`: past `hard` bytes of unsent replies a client is
+/// disconnected at once; past `soft` for `softSeconds` in a row, too. 0 disables a limit.
+public struct OutputBufferLimit: Sendable, Equatable {
+    public var hard: Int
+    public var soft: Int
+    public var softSeconds: Int
+    public init(hard: Int, soft: Int, softSeconds: Int) {
+        self.hard = hard
+        self.soft = soft
+        self.softSeconds = softSeconds
+    }
+}
+
+/// `client-output-buffer-limit` for Redis's three classes of clients, with Redis's defaults.
+/// Strata has no replicas; the `replica` (`slave`) class is accepted and shown for clients that
+/// set it. The `pubsub` class applies to clients once they subscribe.
+public struct OutputBufferLimits: Sendable, Equatable, CustomStringConvertible {
+    public var normal = OutputBufferLimit(hard: 0, soft: 0, softSeconds: 0)
+    public var replica = OutputBufferLimit(hard: 256 << 20, soft: 64 << 20, softSeconds: 60)
+    public var pubsub = OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
+
+    public init() {}
+
+    /// Applies `class hard soft seconds [class hard soft seconds ...]` over these limits (the
+    /// classes not named keep theirs), with Redis's error texts.
+    public func applying(_ text: String) -> Result<OutputBufferLimits, ConfigurationError> {
+        let words = text.split(separator: " ").map(String.init)
+        func failure(_ reason: String) -> Result<OutputBufferLimits, ConfigurationError> {
+            .failure(ConfigurationError(directive: "client-output-buffer-limit", reason: reason))
+        }
+        guard !words.isEmpty, words.count % 4 == 0 else {
+            return failure("Wrong number of arguments in buffer limit configuration.")
+        }
+        var result = self
+        for start in stride(from: 0, to: words.count, by: 4) {
+            guard let hard = MemoryUnits.parse(words[start + 1]), let soft = MemoryUnits.parse(words[start + 2]),
+                  let seconds = Int(words[start + 3]), seconds >= 0 else {
+                return failure("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+            }
+            let limit = OutputBufferLimit(hard: hard, soft: soft, softSeconds: seconds)
+            switch words[start].lowercased() {
+            case "normal": result.normal = limit
+            case "replica", "slave": result.replica = limit
+            case "pubsub": result.pubsub = limit
+            default: return failure("Invalid client class specified in buffer limit configuration.")
+            }
+        }
+        return .success(result)
+    }
+
+    public var description: String {
+        [("normal", normal), ("slave", replica), ("pubsub", pubsub)]
+            .map { "\($0.0) \($0.1.hard) \($0.1.soft) \($0.1.softSeconds)" }.joined(separator: " ")
     }
 }
 
@@ -177,6 +266,23 @@ extension Configuration {
                   get: { String($0.protoMaxBulkLength) }, set: { $0.protoMaxBulkLength = Int($1)! }),
         Directive(name: "client-query-buffer-limit", kind: .memory((1024 * 1024)...Int(Int64.max)), mutable: true,
                   get: { String($0.clientQueryBufferLimit) }, set: { $0.clientQueryBufferLimit = Int($1)! }),
+        Directive(name: "client-output-buffer-limit",
+                  kind: .validated({ text in
+                      if case .failure(let error) = OutputBufferLimits().applying(text) { return error.reason }
+                      return nil
+                  }), mutable: true,
+                  get: { $0.clientOutputBufferLimit.description },
+                  set: { configuration, text in
+                      if case .success(let limits) = configuration.clientOutputBufferLimit.applying(text) {
+                          configuration.clientOutputBufferLimit = limits
+                      }
+                  }),
+        Directive(name: "maxmemory-clients",
+                  kind: .validated({ MaxMemoryClients.parse($0) == nil ? "argument must be a memory or percent value" : nil }),
+                  mutable: true, get: { $0.maxMemoryClients.description },
+                  set: { configuration, text in
+                      if let limit = MaxMemoryClients.parse(text) { configuration.maxMemoryClients = limit }
+                  }),
         Directive(name: "maxmemory", kind: .memory(0...Int(Int64.max)), mutable: true,
                   get: { String($0.maxMemory) }, set: { $0.maxMemory = Int($1)! }),
         Directive(name: "maxmemory-policy", kind: .choice(MaxMemoryPolicy.allCases.map(\.rawValue)), mutable: true,

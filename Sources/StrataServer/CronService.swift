@@ -1,13 +1,19 @@
+import Logging
 import ServiceLifecycle
 import StrataCommands
 import StrataStore
 
 /// Background housekeeping, `hz` times a second (Redis's `serverCron`): the active expiry cycle,
-/// bounded to a quarter of each tick, and closing clients idle for longer than `timeout`.
+/// bounded to a quarter of each tick; the limits on client memory (`client-output-buffer-limit`,
+/// `maxmemory-clients`); and, once a second, closing clients idle for longer than `timeout`.
 public struct CronService: Service {
     let context: ServerContext
+    let logger: Logger
 
-    public init(context: ServerContext) { self.context = context }
+    public init(context: ServerContext, logger: Logger = Logger(label: "strata.cron")) {
+        self.context = context
+        self.logger = logger
+    }
 
     public func run() async throws {
         var tick = 0
@@ -20,6 +26,9 @@ public struct CronService: Service {
             let budget = Int64(period / 4)
             context.keyspace.activeExpireCycle(now: WallClock.milliseconds()) {
                 WallClock.microseconds() - start > budget
+            }
+            for (id, address, reason) in context.enforceClientLimits(now: WallClock.milliseconds()) {
+                logger.warning("client closed for its memory", metadata: ["id": "\(id)", "addr": "\(address)", "reason": "\(reason)"])
             }
             tick += 1
             if tick % hz == 0 { closeIdleClients() }

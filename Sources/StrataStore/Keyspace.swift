@@ -31,6 +31,7 @@ public final class Keyspace: @unchecked Sendable {
     /// which every command reads (see ``CacheLinePadding``).
     private let paddingBeforeUsed = cacheLinePadding
     private let used = Atomic<Int>(0)
+    private let clients = Atomic<Int>(0)
     private let paddingAfterUsed = cacheLinePadding
     private let maxMemoryBytes = Atomic<Int>(0)
     private let policyIndex = Atomic<Int>(1)
@@ -131,7 +132,18 @@ public final class Keyspace: @unchecked Sendable {
 
     // MARK: - Memory budget
 
-    public var usedMemory: Int { used.load(ordering: .relaxed) }
+    /// What counts against `maxmemory`: the data (``datasetMemory``) and the memory of client
+    /// connections (``clientMemory``), as Redis's `used_memory` does.
+    public var usedMemory: Int { used.load(ordering: .relaxed) + clients.load(ordering: .relaxed) }
+    /// Keys, values and their index entries in L1 and L2.
+    public var datasetMemory: Int { used.load(ordering: .relaxed) }
+    /// The client connections' buffers, as last measured (the server's cron sets it).
+    public var clientMemory: Int { clients.load(ordering: .relaxed) }
+
+    /// Records the client connections' memory, measured outside the store.
+    public func setClientMemory(_ bytes: Int) {
+        clients.store(bytes, ordering: .relaxed)
+    }
     public var maxMemory: Int { maxMemoryBytes.load(ordering: .relaxed) }
     public var policy: EvictionPolicy { EvictionPolicy.allCases[policyIndex.load(ordering: .relaxed)] }
     public var l1Share: Int { l1SharePercent.load(ordering: .relaxed) }

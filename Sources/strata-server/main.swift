@@ -98,7 +98,7 @@ struct StrataServerCommand: AsyncParsableCommand {
         }
         if let router { ProcessLifetime.makeImmortal(router) }
         let server = StrataServer(context: context, group: eventLoops, logger: logger)
-        let cron = CronService(context: context)
+        let cron = CronService(context: context, logger: logger)
         var clusterServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let router {
             router.attach(context, logger: logger)

@@ -7,7 +7,8 @@ struct ServerCommandTests {
     func configGet() {
         let c = TestServer().client()
         #expect(c.call("config", "get", "max*") == .array([
-            bulk("maxclients"), bulk("10000"), bulk("maxmemory"), bulk("0"), bulk("maxmemory-policy"), bulk("allkeys-lru"),
+            bulk("maxclients"), bulk("10000"), bulk("maxmemory-clients"), bulk("0"), bulk("maxmemory"), bulk("0"),
+            bulk("maxmemory-policy"), bulk("allkeys-lru"),
         ]))
         #expect(c.call("config", "get", "maxmemory", "port", "maxmemory") == .array([
             bulk("maxmemory"), bulk("0"), bulk("port"), bulk("6379"),
@@ -40,7 +41,7 @@ struct ServerCommandTests {
         let c = server.client()
         #expect(c.call("config", "set", "maxmemory", "1kb", "maxmemory-policy", "VOLATILE-LRU") == ok)
         #expect(c.call("config", "get", "maxmemory*") == .array([
-            bulk("maxmemory"), bulk("1024"), bulk("maxmemory-policy"), bulk("volatile-lru"),
+            bulk("maxmemory-clients"), bulk("0"), bulk("maxmemory"), bulk("1024"), bulk("maxmemory-policy"), bulk("volatile-lru"),
         ]))
         #expect(server.context.keyspace.maxMemory == 1024)
         #expect(server.context.keyspace.policy == .volatileLRU)

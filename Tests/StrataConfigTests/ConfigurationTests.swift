@@ -159,3 +159,36 @@ struct ConfigurationTests {
         #expect(c == Configuration(), "a rejected value changes nothing")
     }
 }
+
+@Suite("client memory limits")
+struct ClientLimitSettingsTests {
+    @Test("client-output-buffer-limit: classes named replace theirs, others stay; Redis's errors")
+    func outputBufferLimit() throws {
+        var c = Configuration()
+        #expect(c.clientOutputBufferLimit.description == "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+        try Configuration.directive(named: "client-output-buffer-limit")!.apply("normal 1mb 512kb 10 replica 1 2 3", to: &c)
+        #expect(c.clientOutputBufferLimit.normal == OutputBufferLimit(hard: 1 << 20, soft: 512 << 10, softSeconds: 10))
+        #expect(c.clientOutputBufferLimit.replica == OutputBufferLimit(hard: 1, soft: 2, softSeconds: 3))
+        #expect(c.clientOutputBufferLimit.pubsub == OutputBufferLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60))
+        for (text, reason) in [("normal 1 2", "Wrong number of arguments in buffer limit configuration."),
+                               ("other 1 2 3", "Invalid client class specified in buffer limit configuration."),
+                               ("pubsub 1 x 3", "Error in hard, soft or soft_seconds setting in buffer limit configuration.")] {
+            #expect(throws: ConfigurationError(directive: "client-output-buffer-limit", reason: reason)) {
+                try Configuration.directive(named: "client-output-buffer-limit")!.apply(text, to: &c)
+            }
+        }
+    }
+
+    @Test("maxmemory-clients: bytes or a percentage of maxmemory")
+    func maxMemoryClients() throws {
+        var c = Configuration()
+        let directive = Configuration.directive(named: "maxmemory-clients")!
+        try directive.apply("10%", to: &c)
+        #expect(c.maxMemoryClients == .percentOfMaxMemory(10))
+        #expect(c.maxMemoryClients.limit(maxMemory: 1000) == 100)
+        try directive.apply("2mb", to: &c)
+        #expect(directive.value(in: c) == "2097152")
+        #expect(throws: ConfigurationError.self) { try directive.apply("0%", to: &c) }
+        #expect(throws: ConfigurationError.self) { try directive.apply("abc", to: &c) }
+    }
+}

@@ -545,7 +545,8 @@ class Generator:
     def g_config(self):
         r = self.rng.random()
         params = [b"timeout", b"databases", b"proto-max-bulk-len", b"client-query-buffer-limit",
-                  b"requirepass", b"nosuch-param", b"proto-max-*", b"client-query-*"]
+                  b"requirepass", b"nosuch-param", b"proto-max-*", b"client-query-*",
+                  b"client-output-buffer-limit", b"maxmemory-clients"]
         if r < 0.6:
             return Op([self.name("CONFIG"), self.name("GET")] +
                       self.rng.sample(params, self.rng.randint(1, 3)), kind="config_get")
@@ -553,6 +554,11 @@ class Generator:
             return Op([self.name("CONFIG"), self.name("SET")] + self.rng.choice([
                 [b"timeout", b"0"], [b"timeout", b"abc"], [b"timeout", b"-1"], [b"nosuch-param", b"1"],
                 [b"timeout"], [b"timeout", b"0", b"timeout", b"0"],
+                [b"client-output-buffer-limit", b"pubsub 32mb 8mb 60"],
+                [b"client-output-buffer-limit", b"normal 0 0 0 pubsub 33554432 8388608 60"],
+                [b"client-output-buffer-limit", b"bogus 1 2 3"], [b"client-output-buffer-limit", b"normal 1 2"],
+                [b"client-output-buffer-limit", b"normal x 2 3"],
+                [b"maxmemory-clients", b"0"], [b"maxmemory-clients", b"abc"],
             ]))
         if r < 0.92:
             return Op([self.name("CONFIG"), self.name("RESETSTAT")])
