@@ -5,6 +5,7 @@
 #   make chaos             fault-injection soak of a ring of nodes (CHAOS_SECONDS of faults per policy)
 #   make bench             benchmarks (SCENARIO=name for one)
 #   make microbench        micro-benchmarks in Benchmarks/ (FILTER=regex for some)
+#   make fuzz              libFuzzer targets in Fuzz/, FUZZ_SECONDS each (FUZZ_TARGETS=... for some)
 #
 # Variables: PYTHON (python3), SWIFT (swift), ARGS, SCENARIO, PYTEST_ARGS, FILTER, CHAOS_SECONDS.
 
@@ -19,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
 PIP_PACKAGES := redis pytest
 
-.PHONY: all deps build release run test unit integration chaos bench microbench clean
+.PHONY: all deps build release run test unit integration chaos bench microbench fuzz clean
 
 all: build
 
@@ -92,3 +93,22 @@ clean:
 FILTER ?=
 microbench:
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress $(if $(FILTER),--filter '$(FILTER)')
+
+# libFuzzer targets (Fuzz/, a package of its own): the request parser (RESP and inline), the
+# reply scanner that reads peers' replies, configuration files, and the glob matcher. Built with
+# -sanitize=fuzzer,address and linked with lld (gold fails on ASan's objects). Each runs for
+# FUZZ_SECONDS on a working corpus in Fuzz/.corpus seeded from Fuzz/Corpus; a crash leaves its
+# input in Fuzz/crashes/ and fails the target. Prints executions and coverage per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= RequestParser ReplyScanner Config Glob
+fuzz:
+	printf '{"schemaVersion": "1.0", "linker": {"path": "%s"}}' "$$(dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/ld.lld" > Fuzz/.toolset.json
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address --toolset .toolset.json
+	@mkdir -p Fuzz/crashes; status=0; for t in $(FUZZ_TARGETS); do \
+		corpus=Fuzz/.corpus/$$t; mkdir -p $$corpus; \
+		seed=Fuzz/Corpus/$$(echo $$t | sed -e 's/\([a-z]\)\([A-Z]\)/\1-\2/g' | tr A-Z a-z); \
+		echo "== Fuzz$$t, $(FUZZ_SECONDS) s, seeds $$seed"; \
+		SWIFT_BACKTRACE=enable=no Fuzz/.build/release/Fuzz$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix=Fuzz/crashes/$$t- -print_final_stats=1 $$corpus $$seed > Fuzz/.corpus/$$t.log 2>&1 || status=1; \
+		grep -E "^#[0-9]+.*(DONE|INITED)|stat::number_of_executed_units|SUMMARY|precondition|Fatal" Fuzz/.corpus/$$t.log | tail -4; \
+	done; exit $$status
