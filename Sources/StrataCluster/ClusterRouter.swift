@@ -41,7 +41,8 @@ final class ClusterView: Sendable {
 }
 
 /// Per-event-loop state: the cached view and settings, and the connections to peers (each on
-/// this loop, like the clients that use it: no thread hop). Touched only on its loop.
+/// this loop, like the clients that use it: no thread hop). Touched only on its loop: the router
+/// checks that once per command (`currentView`), and `link(to:)` and `refresh` check it too.
 final class LoopPool: @unchecked Sendable {
     let loop: any EventLoop
     var view: ClusterView
@@ -62,6 +63,7 @@ final class LoopPool: @unchecked Sendable {
 
     func link(to node: ClusterNodeAddress, resp3: Bool, password: String, timeout: TimeAmount,
               name: String = ClusterRouter.peerName) -> PeerLink {
+        loop.preconditionInEventLoop()
         var key = resp3 ? node.endpoint + "#3" : node.endpoint
         if name != ClusterRouter.peerName { key += "#" + name }
         if let link = links[key] {
@@ -90,6 +92,7 @@ final class LoopPool: @unchecked Sendable {
 
     /// Takes a new view and settings; closes links to nodes no longer in the cluster.
     func refresh(view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
+        loop.preconditionInEventLoop()
         (self.view, self.version, self.password, self.timeout) = (view, version, password, timeout)
         linkByNode.removeAll(keepingCapacity: true)
         let endpoints = Set(view.nodes.map(\.endpoint))
@@ -399,6 +402,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     @inline(__always)
     private func currentView(_ loop: (any EventLoop)?) -> (ClusterView, LoopPool?) {
         guard let loop, let pool = pools[ObjectIdentifier(loop)] else { return (view, nil) }
+        pool.loop.preconditionInEventLoop()
         let latest = version.load(ordering: .acquiring)
         if pool.version != latest {
             let (view, password, timeout) = settings.withLockedValue { ($0.view, $0.password, $0.timeout) }

@@ -7,25 +7,64 @@ import UnixSignals
 
 /// Health checks of the other nodes, confined to one event loop: PINGs each peer, feeds the
 /// replies to a ``HealthStateMachine`` and marks peers down or up on the router.
-final class HealthMonitor: @unchecked Sendable {
+final class HealthMonitor: Sendable {
     private let router: ClusterRouter
     private let loop: any EventLoop
     private let logger: Logger
-    /// The node list and timeout the state machine was built for.
-    private var members: [ClusterNodeAddress] = []
-    private var builtTimeout = 0
-    private var peers: [ClusterNodeAddress] = []
-    private var links: [PeerLink] = []
-    private var machine: HealthStateMachine<ContinuousClock.Instant>?
-    /// This node's own rejoin (after a start or a stall).
-    private var rejoin: RejoinStateMachine<ContinuousClock.Instant>?
-    private var rejoinReason = ""
-    private var task: RepeatedTask?
+    /// Everything else, bound to `loop` (NIO checks every access is on it).
+    private let state: NIOLoopBoundBox<State>
+
+    private struct State: Sendable {
+        /// The node list and timeout the state machine was built for.
+        var members: [ClusterNodeAddress] = []
+        var builtTimeout = 0
+        var peers: [ClusterNodeAddress] = []
+        var links: [PeerLink] = []
+        var machine: HealthStateMachine<ContinuousClock.Instant>?
+        /// This node's own rejoin (after a start or a stall).
+        var rejoin: RejoinStateMachine<ContinuousClock.Instant>?
+        var rejoinReason = ""
+        var task: RepeatedTask?
+    }
+
+    private var members: [ClusterNodeAddress] {
+        get { state.value.members }
+        set { state.value.members = newValue }
+    }
+    private var builtTimeout: Int {
+        get { state.value.builtTimeout }
+        set { state.value.builtTimeout = newValue }
+    }
+    private var peers: [ClusterNodeAddress] {
+        get { state.value.peers }
+        set { state.value.peers = newValue }
+    }
+    private var links: [PeerLink] {
+        get { state.value.links }
+        set { state.value.links = newValue }
+    }
+    private var machine: HealthStateMachine<ContinuousClock.Instant>? {
+        get { state.value.machine }
+        set { state.value.machine = newValue }
+    }
+    private var rejoin: RejoinStateMachine<ContinuousClock.Instant>? {
+        get { state.value.rejoin }
+        set { state.value.rejoin = newValue }
+    }
+    private var rejoinReason: String {
+        get { state.value.rejoinReason }
+        set { state.value.rejoinReason = newValue }
+    }
+    private var task: RepeatedTask? {
+        get { state.value.task }
+        set { state.value.task = newValue }
+    }
 
     init(router: ClusterRouter, logger: Logger) {
         self.router = router
         self.loop = router.healthLoop
         self.logger = logger
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), as: State.self, eventLoop: router.healthLoop)
     }
 
     func start() {

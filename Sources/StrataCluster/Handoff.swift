@@ -19,18 +19,36 @@ import Synchronization
 /// in L3 are read from disk, a batch at a time, and under `l3-fsync always` the other node
 /// acknowledges only what it has committed. A key is deleted here only once the other node has
 /// acknowledged it.
-final class Handoff: @unchecked Sendable {
+final class Handoff: Sendable {
     private let router: ClusterRouter
     private let server: ServerContext
     /// The health loop: everything here runs on it.
     private let loop: any EventLoop
     private let logger: Logger
-    private var running = false
+    /// The state of passes, bound to `loop` (NIO checks every access is on it).
+    private let passes: NIOLoopBoundBox<Passes>
+
+    private struct Passes: Sendable {
+        var running = false
+        var again = false
+        var started = NIODeadline.now()
+        /// See `startedFor` below.
+        var startedFor = 0
+        var failures = 0
+    }
+
+    private var running: Bool {
+        get { passes.value.running }
+        set { passes.value.running = newValue }
+    }
     /// For INFO (read from any thread): keys handed over so far, and whether a pass is running.
     let handedOver = Atomic<Int>(0)
     /// A pass is running or asked for: not every request so far has a pass that completed.
     var passing: Bool { requested.load(ordering: .relaxed) != completedFor.load(ordering: .relaxed) }
-    private var again = false
+    private var again: Bool {
+        get { passes.value.again }
+        set { passes.value.again = newValue }
+    }
     private let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
     /// Keys read, sent and deleted at a time: bounds the memory a hand-over takes.
     static let batch = 512
@@ -40,6 +58,7 @@ final class Handoff: @unchecked Sendable {
         self.server = server
         self.loop = loop
         self.logger = logger
+        self.passes = NIOLoopBoundBox.makeBoxSendingValue(Passes(), as: Passes.self, eventLoop: loop)
     }
 
     // MARK: - Hand-over
@@ -58,12 +77,18 @@ final class Handoff: @unchecked Sendable {
         }
     }
 
-    private var passStarted = NIODeadline.now()
+    private var passStarted: NIODeadline {
+        get { passes.value.started }
+        set { passes.value.started = newValue }
+    }
     /// Passes asked for so far (bumped at once by `trigger`, from any thread), and how many had
     /// been asked for when the running pass started: a pass that a newer request overtook did
     /// not see the latest view.
     private let requested = Atomic<Int>(0)
-    private var startedFor = 0
+    private var startedFor: Int {
+        get { passes.value.startedFor }
+        set { passes.value.startedFor = newValue }
+    }
     /// `startedFor` of the last pass that moved everything it found.
     private let completedFor = Atomic<Int>(0)
 
@@ -73,7 +98,10 @@ final class Handoff: @unchecked Sendable {
         requested.add(1, ordering: .relaxed)
     }
     /// Batches of the running pass that a new owner did not acknowledge.
-    private var failures = 0
+    private var failures: Int {
+        get { passes.value.failures }
+        set { passes.value.failures = newValue }
+    }
 
     private func pass(database: Int, cursor: String, moved: Int) {
         guard database < server.configuration.databases else {

@@ -57,7 +57,8 @@ func failAll<S: Sequence<ReplyDestination>>(_ destinations: S, _ error: PeerErro
 
 /// Flushes client streams that still wait for other replies once each, after every peer
 /// connection of the event loop has handled what this wake-up brought: a client whose batch was
-/// split across several peers gets one write, not one per peer. Confined to its event loop.
+/// split across several peers gets one write, not one per peer. Confined to its event loop
+/// (`add` checks it; `@unchecked Sendable` only so that closures on that loop may hold it).
 final class StreamFlusher {
     let loop: any EventLoop
     private var touched: [any ReplyStream] = []
@@ -69,6 +70,7 @@ final class StreamFlusher {
 
     /// Flushes `stream` before the event loop waits again.
     func add(_ stream: any ReplyStream) {
+        loop.preconditionInEventLoop()
         // Consecutive replies usually go to the same client; a stream listed twice flushes
         // nothing the second time.
         if touched.last !== stream { touched.append(stream) }
@@ -219,7 +221,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
 /// A pipelined connection to one peer from one event loop, opened on first use and reopened
 /// after a failure (not sooner than `retryDelay`, so a dead peer costs a fast error, not a
-/// connect attempt per request). Confined to its event loop.
+/// connect attempt per request). Confined to its event loop: `send` and `close` check it.
 ///
 /// Requests sent during one event-loop tick, from every client of the loop, are gathered into
 /// one buffer and written with one write and one flush.
@@ -303,6 +305,7 @@ final class PeerLink {
 
     /// Closes the connection (membership changed, node removed).
     func close() {
+        loop.preconditionInEventLoop()
         switch state {
         case .connected(let channel, _): channel.close(promise: nil)
         case .connecting(let queued):
