@@ -64,7 +64,7 @@ enum CommandHelp {
     /// MEMORY PURGE: gives memory the allocator holds but no longer uses back to the system
     /// (glibc's `malloc_trim`), as Redis does with jemalloc's purge.
     static func memoryPurge(_ c: inout CommandContext) {
-        _ = malloc_trim(0)
+        AllocatorMemory.purge()
         c.reply.simpleString("OK")
     }
 
@@ -85,5 +85,28 @@ enum CommandHelp {
             text = "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
         }
         c.reply.verbatim(text)
+    }
+}
+
+/// glibc's allocator: how much it holds free, and giving that back to the system.
+public enum AllocatorMemory {
+    /// Bytes the allocator holds in free chunks (glibc's `mallinfo2().fordblks`).
+    public static var freeBytes: Int { Int(mallinfo2().fordblks) }
+
+    /// Returns free memory to the system (`malloc_trim(0)`: every arena, not only the top).
+    public static func purge() {
+        _ = malloc_trim(0)
+    }
+
+    /// Purges when the allocator holds more than 8 MB, and more than an eighth of the RSS, free:
+    /// after a burst (large replies, a big pipeline, many keys deleted) the memory goes back to
+    /// the system, as jemalloc's background purging does for Redis. Returns the bytes that were
+    /// free, or 0.
+    @discardableResult
+    public static func purgeIfWorthIt() -> Int {
+        let free = freeBytes
+        guard free > 8 << 20, free > ServerCommands.residentBytes() / 8 else { return 0 }
+        purge()
+        return free
     }
 }

@@ -5,7 +5,8 @@ import StrataStore
 
 /// Background housekeeping, `hz` times a second (Redis's `serverCron`): the active expiry cycle,
 /// bounded to a quarter of each tick; the limits on client memory (`client-output-buffer-limit`,
-/// `maxmemory-clients`); and, once a second, closing clients idle for longer than `timeout`.
+/// `maxmemory-clients`); and, once a second, closing clients idle for longer than `timeout` and
+/// giving the allocator's free memory back to the system when it holds much of it.
 public struct CronService: Service {
     let context: ServerContext
     let logger: Logger
@@ -31,7 +32,10 @@ public struct CronService: Service {
                 logger.warning("client closed for its memory", metadata: ["id": "\(id)", "addr": "\(address)", "reason": "\(reason)"])
             }
             tick += 1
-            if tick % hz == 0 { closeIdleClients() }
+            if tick % hz == 0 {
+                closeIdleClients()
+                AllocatorMemory.purgeIfWorthIt()
+            }
         }
     }
 
