@@ -6,6 +6,7 @@
 #   make bench             benchmarks (SCENARIO=name for one)
 #   make microbench        micro-benchmarks in Benchmarks/ (FILTER=regex for some)
 #   make fuzz              libFuzzer targets in Fuzz/, FUZZ_SECONDS each (FUZZ_TARGETS=... for some)
+#   make sanitize          unit and integration tests on ThreadSanitizer and AddressSanitizer builds
 #
 # Variables: PYTHON (python3), SWIFT (swift), ARGS, SCENARIO, PYTEST_ARGS, FILTER, CHAOS_SECONDS.
 
@@ -20,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
 PIP_PACKAGES := redis pytest
 
-.PHONY: all deps build release run test unit integration chaos bench microbench fuzz clean
+.PHONY: all deps build release run test unit integration chaos bench microbench fuzz sanitize clean
 
 all: build
 
@@ -112,3 +113,16 @@ fuzz:
 			-artifact_prefix=Fuzz/crashes/$$t- -print_final_stats=1 $$corpus $$seed > Fuzz/.corpus/$$t.log 2>&1 || status=1; \
 		grep -E "^#[0-9]+.*(DONE|INITED)|stat::number_of_executed_units|SUMMARY|precondition|Fatal" Fuzz/.corpus/$$t.log | tail -4; \
 	done; exit $$status
+
+# The unit tests and the integration suite on a ThreadSanitizer build, then on an AddressSanitizer
+# build, each in a build directory of its own. halt_on_error: a report stops the process (the
+# server, or the unit-test runner), so the test that caused it fails instead of passing with a
+# warning in a log. detect_deadlocks=0: a keyspace-wide command holds all 256 shard locks (in
+# index order), and TSan's deadlock detector stops with a CHECK failure beyond 64 held locks.
+sanitize: deps
+	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build -c release --product strata-server --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" STRATA_BIN=.build-tsan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build -c release --product strata-server --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 STRATA_BIN=.build-asan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
