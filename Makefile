@@ -120,9 +120,9 @@ fuzz:
 # warning in a log. detect_deadlocks=0: a keyspace-wide command holds all 256 shard locks (in
 # index order), and TSan's deadlock detector stops with a CHECK failure beyond 64 held locks.
 sanitize: deps
-	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0 suppressions=$(CURDIR)/Tests/tsan-suppressions.txt" $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) build -c release --product strata-server --sanitize=thread --scratch-path .build-tsan
-	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" STRATA_BIN=.build-tsan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0 suppressions=$(CURDIR)/Tests/tsan-suppressions.txt" STRATA_SANITIZED=1 STRATA_BIN=.build-tsan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 	$(SWIFT) build -c release --product strata-server --sanitize=address --scratch-path .build-asan
-	ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 STRATA_BIN=.build-asan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 STRATA_SANITIZED=1 STRATA_BIN=.build-asan/release/strata-server $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration

@@ -452,6 +452,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 default: break
                 }
             }
+            if spec.flags.contains(.wholeKeyspace), mode == .proxy, !context.localOnly, context.client.peerRole == nil,
+               context.client.transaction == nil {
+                return fanOut(spec, &context)
+            }
             return .local
         }
         let count = context.arguments.count
@@ -939,21 +943,60 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
     }
 
+    // MARK: - Commands on the whole keyspace
+
+    /// Runs a command that acts on every key (DBSIZE, KEYS, RANDOMKEY, FLUSHDB, FLUSHALL) on
+    /// every node and merges the replies, so that a proxy-mode ring answers as one server. Reads
+    /// skip nodes marked down (their slots are served by others meanwhile); a FLUSH needs every
+    /// node, and is refused while one is down rather than half done.
+    private func fanOut(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
+        let (view, pool) = currentView(context.eventLoop)
+        guard let pool, view.nodes.count > 1, let merge = Merge(spec.name) else { return .local }
+        let flush = spec.flags.contains(.write)
+        if flush, let down = view.nodes.indices.first(where: { !view.live[$0] && $0 != view.selfIndex }) {
+            reject(&context, "CLUSTERDOWN \(spec.name.uppercased()) needs every node of the ring, and \(view.nodes[down].endpoint) is down")
+            return .handled
+        }
+        let loop = pool.loop
+        let version = context.client.protocolVersion
+        let arguments = context.arguments.owned()
+        var futures: [EventLoopFuture<ByteBuffer>] = []
+        for index in view.nodes.indices where index == view.selfIndex || view.live[index] {
+            if index == view.selfIndex {
+                futures.append(CommandDispatcher.submit(arguments, as: context.client, server: context.server, on: loop, localOnly: true)
+                    .recover { CommandDispatcher.errorReply("ERR \($0)") })
+            } else {
+                futures.append(send(arguments, to: pool.link(toNode: index, resp3: version == .resp3), &context))
+            }
+        }
+        let placement = futures.indices.map { (group: $0, index: 0) }
+        context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
+            Self.merge(merge, replies, placement: placement, version: version)
+        }
+        return .handled
+    }
+
     // MARK: - Multi-key commands across nodes
 
     enum Merge {
         /// MGET: the values, in the order of the keys.
         case values
-        /// DEL, UNLINK, EXISTS, TOUCH: the sum of the counts.
+        /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: the sum of the counts.
         case sum
-        /// MSET: OK when every part is OK.
+        /// MSET, FLUSHDB, FLUSHALL: OK when every part is OK.
         case ok
+        /// KEYS: every node's keys, each once (a key being handed over may be on two nodes).
+        case keys
+        /// RANDOMKEY: one of the nodes' answers, at random; nil if every node is empty.
+        case randomKey
 
         init?(_ name: String) {
             switch name {
             case "mget": self = .values
-            case "del", "unlink", "exists", "touch": self = .sum
-            case "mset": self = .ok
+            case "del", "unlink", "exists", "touch", "dbsize": self = .sum
+            case "mset", "flushdb", "flushall": self = .ok
+            case "keys": self = .keys
+            case "randomkey": self = .randomKey
             default: return nil
             }
         }
@@ -1028,6 +1071,20 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             writer.integer(total)
         case .ok:
             writer.ok()
+        case .keys:
+            var seen = Set<ByteBuffer>()
+            var keys: [ByteBuffer] = []
+            for value in values {
+                guard case .array(let items) = value else { return CommandDispatcher.errorReply("ERR unexpected reply from a node") }
+                for case .bulkString(let key) in items where seen.insert(key).inserted { keys.append(key) }
+            }
+            writer.arrayHeader(keys.count)
+            for key in keys { writer.bulk(key) }
+        case .randomKey:
+            let found = values.compactMap { value -> ByteBuffer? in
+                if case .bulkString(let key) = value { return key } else { return nil }
+            }
+            if let key = found.randomElement() { writer.bulk(key) } else { writer.null() }
         case .values:
             var arrays: [[RESPValue]] = []
             for value in values {

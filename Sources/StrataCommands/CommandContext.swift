@@ -41,6 +41,9 @@ public struct CommandContext {
     /// the first readable bytes of `arguments.buffer` (so a router can forward it unchanged). 0 otherwise
     /// (inline commands, arguments built in memory, commands replayed by EXEC or after a wait).
     public var frameLength = 0
+    /// Run here whatever the ring says: this node's part of a command that acts on every node's
+    /// keys (see ``CommandFlags/wholeKeyspace``).
+    public var localOnly = false
 
     /// The command's name as the table has it (`get`, `client|setname`).
     public var commandName: String { command?.name ?? "" }

@@ -14,20 +14,22 @@ extension CommandDispatcher {
     /// - under `l3-fsync always`, a write's reply waits until L3 has committed it;
     /// - when the L3 write queue is over its limit, the reply waits until it drains.
     ///
-    /// Must be called on `loop`, the loop whose state `client` belongs to.
+    /// Must be called on `loop`, the loop whose state `client` belongs to. With `localOnly`, a
+    /// command that acts on every node's keys acts on this node's only.
     public static func submit(_ arguments: CommandArguments, as client: ClientSession, server: ServerContext,
-                              on loop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+                              on loop: any EventLoop, localOnly: Bool = false) -> EventLoopFuture<ByteBuffer> {
         loop.preconditionInEventLoop()
         var context = CommandContext(server: server, client: client, arguments: arguments,
                                      reply: RESPReplyWriter(buffer: ByteBuffer(), version: client.protocolVersion),
                                      now: WallClock.milliseconds())
         context.eventLoop = loop
+        context.localOnly = localOnly
         execute(&context)
         if let suspension = context.suspension, suspension.rerun {
             // Nothing ran: the command's values are being read from L3 (or its keys are fenced).
             let again = NIOLoopBound(arguments, eventLoop: loop)
             return suspension.until.hop(to: loop).flatMap {
-                submit(again.value, as: client, server: server, on: loop)
+                submit(again.value, as: client, server: server, on: loop, localOnly: localOnly)
             }.flatMapErrorThrowing { error in
                 errorReply(CommandError.reply(for: error))
             }

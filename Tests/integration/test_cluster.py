@@ -75,6 +75,11 @@ def slot_owners(client) -> dict[int, int]:
     return owners
 
 
+def local_keys(client) -> int:
+    """The keys one node holds itself (INFO keyspace; DBSIZE counts the whole ring in proxy mode)."""
+    return int(client.info("keyspace").get("db0", {}).get("keys", 0))
+
+
 def write_keys(client, n=KEYS, prefix="key"):
     pipe = client.pipeline(transaction=False)
     for i in range(n):
@@ -126,8 +131,10 @@ def test_proxy_mode_any_node_serves_every_key(cluster):
     write_keys(nodes[0].client())
     for node in nodes[1:]:
         assert read_keys(node.client()) == expected()
-    sizes = [node.client().dbsize() for node in nodes]
+    sizes = [local_keys(node.client()) for node in nodes]
     assert sum(sizes) == KEYS
+    # DBSIZE through any node counts the whole ring.
+    assert [node.client().dbsize() for node in nodes] == [KEYS] * 3
     mean = KEYS / 3
     assert all(abs(s - mean) / mean <= 0.15 for s in sizes), sizes
 
@@ -168,6 +175,41 @@ def test_proxy_mode_any_node_serves_every_key(cluster):
     info = c.cluster("INFO")
     assert info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == 3
     assert len(c.cluster("NODES")) == 3
+
+
+def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
+    nodes, _ = cluster(3)
+    first, second, third = (node.client() for node in nodes)
+    names = [f"scan:{i}" for i in range(30)]
+    for i, name in enumerate(names):
+        (first, second, third)[i % 3].set(name, i)
+    first.set("other", 1)
+    assert sorted(second.keys("scan:*")) == sorted(n.encode() for n in names)
+    assert all(node.client().dbsize() == 31 for node in nodes)
+    assert third.randomkey() in {n.encode() for n in names} | {b"other"}
+    # Other databases too: SELECT applies on every node.
+    db1 = redis.Redis(host=HOST, port=nodes[1].port, db=1, socket_timeout=10)
+    db1.mset({f"one:{i}": i for i in range(9)})
+    assert db1.dbsize() == 9 and first.dbsize() == 31
+    # FLUSHDB through one node empties that database on every node; FLUSHALL every database.
+    assert db1.flushdb()
+    assert db1.dbsize() == 0 and db1.randomkey() is None and second.dbsize() == 31
+    assert third.flushall(asynchronous=True)
+    assert [node.client().dbsize() for node in nodes] == [0, 0, 0]
+    assert [local_keys(node.client()) for node in nodes] == [0, 0, 0]
+    assert first.keys("*") == [] and first.get("scan:1") is None
+    # A node down: reads count the others (its slots are served there meanwhile), and a FLUSH,
+    # which needs every node, is refused rather than half done.
+    first.mset({name: "again" for name in names})
+    nodes[2].stop()
+    deadline = time.monotonic() + 10
+    while "fail" not in first.cluster("NODES")[f"{HOST}:{nodes[2].port}"]["flags"]:
+        assert time.monotonic() < deadline, "node 3 was not marked down"
+        time.sleep(0.05)
+    assert first.dbsize() == sum(local_keys(node.client()) for node in nodes[:2])
+    with pytest.raises(redis.exceptions.ResponseError, match="FLUSHALL needs every node of the ring"):
+        first.flushall()
+    assert first.dbsize() > 0
 
 
 def test_redirect_mode_cluster_clients(cluster):
@@ -211,7 +253,7 @@ def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
         # The old owners hand their keys over in the background.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            sizes = [node.client().dbsize() for node in nodes]
+            sizes = [local_keys(node.client()) for node in nodes]
             if sum(sizes) == KEYS and read_keys(nodes[1].client(), 200) == expected(200):
                 break
             time.sleep(0.2)
@@ -263,7 +305,7 @@ def test_a_dead_node_costs_misses_not_hangs(cluster):
     assert not any_down()
     c.set("after", "restart")
     write_keys(c, 300, prefix="again")
-    assert victim.client().dbsize() > 0
+    assert local_keys(victim.client()) > 0
     assert read_keys(nodes[1].client(), 300, prefix="again") == expected(300, prefix="again")
 
 

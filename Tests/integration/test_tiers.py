@@ -24,6 +24,7 @@ printed comparison figures.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -702,6 +703,7 @@ def memory_figures(server, conn) -> tuple:
 
 @strata_only
 @pytest.mark.slow
+@pytest.mark.skipif(bool(os.environ.get("STRATA_SANITIZED")), reason="a sanitizer's shadow memory inflates RSS")
 def test_used_memory_tracks_rss_over_a_million_keys(server_factory):
     results = {}
     for kind in ("strata", "redis"):
