@@ -951,7 +951,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// node, and is refused while one is down rather than half done.
     private func fanOut(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
         let (view, pool) = currentView(context.eventLoop)
-        guard let pool, view.nodes.count > 1, let merge = Merge(spec.name) else { return .local }
+        guard let pool, view.nodes.count > 1 else { return .local }
+        if spec.name == "scan" { return scanRing(view, pool, &context) }
+        guard let merge = Merge(spec.name) else { return .local }
         let flush = spec.flags.contains(.write)
         if flush, let down = view.nodes.indices.first(where: { !view.live[$0] && $0 != view.selfIndex }) {
             reject(&context, "CLUSTERDOWN \(spec.name.uppercased()) needs every node of the ring, and \(view.nodes[down].endpoint) is down")
@@ -972,6 +974,71 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let placement = futures.indices.map { (group: $0, index: 0) }
         context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
             Self.merge(merge, replies, placement: placement, version: version)
+        }
+        return .handled
+    }
+
+    /// SCAN over the ring: the nodes one after another, in `cluster-nodes` order, each with its
+    /// own SCAN. The cursor carries the node's position (bits 48–55), that node's cursor (bits
+    /// 0–47) and the low 8 bits of the view's epoch (bits 56–63).
+    ///
+    /// Redis's guarantee, a key present for the whole scan is returned at least once, holds while
+    /// the view stays the same: each node's own SCAN keeps it, and every node is scanned. When
+    /// the view changes (a node joins, leaves, fails or returns, and keys move), the next call
+    /// finds another epoch in the cursor and starts again from the first node: keys may then be
+    /// returned twice, which Redis allows, but none is missed for having moved to a node already
+    /// scanned. Nodes marked down are skipped: their slots are served, and scanned, elsewhere.
+    private func scanRing(_ view: ClusterView, _ pool: LoopPool, _ context: inout CommandContext) -> RouteDecision {
+        guard let cursor = context.arguments.scanCursor(at: 1) else {
+            reject(&context, "ERR invalid cursor")
+            return .handled
+        }
+        let tag = UInt64(view.epoch & 0xFF)
+        var node = Int((cursor >> 48) & 0xFF)
+        var local = cursor & ((1 << 48) - 1)
+        if cursor == 0 || cursor >> 56 != tag || node >= view.nodes.count {
+            (node, local) = (0, 0) // a new scan, or the ring changed since the last call
+        }
+        while node < view.nodes.count && node != view.selfIndex && !view.live[node] { node += 1 }
+        guard node < view.nodes.count else {
+            context.reply.arrayHeader(2)
+            context.reply.bulk("0")
+            context.reply.arrayHeader(0)
+            return .handled
+        }
+        var words = (0..<context.arguments.count).map { context.arguments.bytes($0) }
+        words[1] = Array(String(local).utf8)
+        let arguments = CommandArguments(bytes: words)
+        let loop = pool.loop
+        let version = context.client.protocolVersion
+        let reply = node == view.selfIndex
+            ? CommandDispatcher.submit(arguments, as: context.client, server: context.server, on: loop, localOnly: true)
+            : send(arguments, to: pool.link(toNode: node, resp3: version == .resp3), &context)
+        let live = view.live, selfIndex = view.selfIndex, scanned = node
+        context.deferredReply = reply.map { (buffer: ByteBuffer) -> ByteBuffer in
+            let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+            var copy = buffer
+            guard let value = try? parser.parse(&copy) else { return CommandDispatcher.errorReply("ERR invalid reply from a node") }
+            if case .error = value { return buffer }
+            guard case .array(let parts) = value, parts.count == 2, case .bulkString(let nextBytes) = parts[0],
+                  let next = UInt64(String(buffer: nextBytes)), case .array(let keys) = parts[1] else {
+                return CommandDispatcher.errorReply("ERR unexpected reply from a node")
+            }
+            var position = scanned
+            var nodeCursor = next
+            if next == 0 {
+                // This node is done: the next one that is up, from its start.
+                position += 1
+                while position < live.count && position != selfIndex && !live[position] { position += 1 }
+                nodeCursor = 0
+            }
+            let combined = position >= live.count ? 0 : tag << 56 | UInt64(position) << 48 | nodeCursor
+            var writer = RESPReplyWriter(buffer: ByteBuffer(), version: version)
+            writer.arrayHeader(2)
+            writer.bulk(String(combined))
+            writer.arrayHeader(keys.count)
+            for case .bulkString(let key) in keys { writer.bulk(key) }
+            return writer.buffer
         }
         return .handled
     }

@@ -103,7 +103,7 @@ public enum CommandTable {
         CommandSpec("keys", arity: 2, flags: [.wholeKeyspace, .readonly, .keysOnly], group: generic, since: "1.0.0",
                     complexity: "O(N) with N being the number of keys in the database.",
                     summary: "Returns all key names that match a pattern.", syntax: "pattern", handler: KeyCommands.keys),
-        CommandSpec("scan", arity: -2, flags: [.readonly, .keysOnly], group: generic, since: "2.8.0",
+        CommandSpec("scan", arity: -2, flags: [.wholeKeyspace, .readonly, .keysOnly], group: generic, since: "2.8.0",
                     complexity: "O(1) for every call. O(N) for a complete iteration.",
                     summary: "Iterates over the key names in the database.",
                     syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]", handler: KeyCommands.scan),

@@ -382,3 +382,8 @@ enum KeyCommands {
         body(&c, entry, idle)
     }
 }
+
+extension CommandArguments {
+    /// Argument `index` as a SCAN cursor, parsed as Redis does; nil if it is not one.
+    public func scanCursor(at index: Int) -> UInt64? { KeyCommands.parseCursor(self, index) }
+}

@@ -186,6 +186,14 @@ def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
     first.set("other", 1)
     assert sorted(second.keys("scan:*")) == sorted(n.encode() for n in names)
     assert all(node.client().dbsize() == 31 for node in nodes)
+    # SCAN walks every node with one cursor, whatever node the client is connected to.
+    for node in nodes:
+        for count in (1, 3, 100):
+            found = list(node.client().scan_iter("scan:*", count=count))
+            assert sorted(set(found)) == sorted(n.encode() for n in names), (node.port, count)
+    # A scan whose cursor is from before a view change starts again (duplicates, nothing missed).
+    cursor, page = first.scan(0, count=2)
+    assert cursor != 0
     assert third.randomkey() in {n.encode() for n in names} | {b"other"}
     # Other databases too: SELECT applies on every node.
     db1 = redis.Redis(host=HOST, port=nodes[1].port, db=1, socket_timeout=10)
@@ -207,6 +215,13 @@ def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
         assert time.monotonic() < deadline, "node 3 was not marked down"
         time.sleep(0.05)
     assert first.dbsize() == sum(local_keys(node.client()) for node in nodes[:2])
+    seen = set()
+    while True:  # the cursor taken before node 3 went down
+        cursor, page = first.scan(cursor, count=5)
+        seen.update(page)
+        if cursor == 0:
+            break
+    assert seen == set(first.keys("*")) and len(seen) == first.dbsize()
     with pytest.raises(redis.exceptions.ResponseError, match="FLUSHALL needs every node of the ring"):
         first.flushall()
     assert first.dbsize() > 0
