@@ -25,6 +25,9 @@ from conftest import HOST, target
 pytestmark = pytest.mark.skipif(target() != "strata", reason="Redis buffers every reply of a normal client")
 
 VALUE_SIZE = 1024 * 1024
+# Under a sanitizer (make sanitize) the allocator keeps freed memory in quarantine and shadow
+# memory inflates RSS: the RSS bounds do not apply, everything else does.
+SANITIZED = bool(os.environ.get("STRATA_SANITIZED"))
 
 
 def rss_bytes(pid: int) -> int:
@@ -101,9 +104,9 @@ def test_slow_readers_stay_bounded(server_factory):
           f"mem_clients_normal {info.get('mem_clients_normal')}; {complete} replies read, all complete and in order")
     assert complete == 10 * gets
     # Each connection holds its channel's high-water mark (1 MB) plus the reply that crossed it.
-    assert peak - baseline < 150 * mb, f"RSS grew by {(peak - baseline) / mb:.0f} MB"
+    assert SANITIZED or peak - baseline < 150 * mb, f"RSS grew by {(peak - baseline) / mb:.0f} MB"
     assert waiting_output == 10 and waiting_input == 10, listed
-    assert returned, f"RSS stayed at {after / mb:.0f} MB after the clients left (baseline {baseline / mb:.0f} MB)"
+    assert SANITIZED or returned, f"RSS stayed at {after / mb:.0f} MB after the clients left (baseline {baseline / mb:.0f} MB)"
     # omem is what the server holds; the rest of a reply sits in the kernel's socket buffers.
     assert info["mem_clients_normal"] > 10 * 64 * 1024
 

@@ -135,5 +135,6 @@ def test_network_fuzz_loses_nothing_and_stays_bounded(server_factory):
     print(f"network fuzz: seed {seed}, {cases} connections ({kinds}), lost {lost} of {len(sentinels)} keys, "
           f"RSS {baseline >> 20} MB -> {peak >> 20} MB")
     assert lost == 0
-    assert peak - baseline < 100 << 20, f"RSS grew by {(peak - baseline) >> 20} MB (seed {seed})"
+    # (Under a sanitizer, make sanitize, quarantine and shadow memory inflate RSS.)
+    assert os.environ.get("STRATA_SANITIZED") or peak - baseline < 100 << 20, f"RSS grew by {(peak - baseline) >> 20} MB (seed {seed})"
     assert server.alive()
