@@ -36,7 +36,10 @@ public struct ClusterNodeAddress: Sendable, Hashable, CustomStringConvertible {
             return .failure(ParseError(reason: "expected host:port[@weight], got '\(trimmed)'"))
         }
         let host = String(address[..<colon])
-        guard !host.isEmpty, let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+        // A host is a name or an address: no `@`, separator, space or control character (a host
+        // with `@` would print as something else, found by the configuration fuzzer).
+        let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || ".-_:[]%".contains(c)) }
+        guard !host.isEmpty, host.allSatisfy(allowed), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
             return .failure(ParseError(reason: "expected host:port[@weight], got '\(trimmed)'"))
         }
         return .success(ClusterNodeAddress(host: host, port: port, weight: weight))

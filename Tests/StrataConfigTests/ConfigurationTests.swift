@@ -192,3 +192,22 @@ struct ClientLimitSettingsTests {
         #expect(throws: ConfigurationError.self) { try directive.apply("abc", to: &c) }
     }
 }
+
+@Suite("cluster-nodes addresses")
+struct ClusterNodeAddressTests {
+    @Test("a host with '@' or a space is refused (it would print as another address)", arguments: [
+        "12@7.0.0.1:7001@1", "a b:7000", "host\u{0}:7000", "@:7000",
+    ])
+    func refusesOddHosts(_ text: String) {
+        #expect(throws: ClusterNodeAddress.ParseError.self) { try ClusterNodeAddress.parse(text).get() }
+    }
+
+    @Test("every list that parses prints as a list that parses to the same nodes", arguments: [
+        "127.0.0.1:7000,127.0.0.1:7001@2", "localhost:1 node-2.example:65535@100", "::1:7000,[::1]:7001",
+    ])
+    func printsBack(_ text: String) throws {
+        let nodes = try ClusterNodeAddress.parseList(text).get()
+        let printed = nodes.map(\.description).joined(separator: ",")
+        #expect(try ClusterNodeAddress.parseList(printed).get() == nodes)
+    }
+}
