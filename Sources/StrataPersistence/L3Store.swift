@@ -15,6 +15,8 @@ public final class L3Store: @unchecked Sendable {
     public static let pageSize = 8192
 
     public let path: String
+    /// The batcher connection's page cache limit.
+    public let pageCacheBytes: Int
     /// The batcher's connection: used only on the batcher thread.
     let writer: SQLiteConnection
     /// Read-only connections for cold reads, one per reader thread at a time.
@@ -22,8 +24,9 @@ public final class L3Store: @unchecked Sendable {
     private var readers: [SQLiteConnection] = []
     private let readersLock = NIOLock()
 
-    public init(path: String, synchronous: String) throws(SQLiteError) {
+    public init(path: String, synchronous: String, pageCacheBytes: Int = 64 << 20) throws(SQLiteError) {
         self.path = path
+        self.pageCacheBytes = pageCacheBytes
         writer = try SQLiteConnection(path: path)
         // Refuse a file that is not ours or is damaged before touching it.
         let check = try writer.prepare("PRAGMA quick_check")
@@ -48,7 +51,7 @@ public final class L3Store: @unchecked Sendable {
         }
         try writer.execute("PRAGMA journal_mode=WAL")
         try writer.execute("PRAGMA synchronous=\(synchronous)")
-        try writer.execute("PRAGMA cache_size=-65536")
+        try writer.execute("PRAGMA cache_size=-\(max(1, pageCacheBytes / 1024))")
         // A checkpoint once the WAL holds about 40 MB, whatever the file's page size.
         let pageSize = try writer.integer("PRAGMA page_size")
         try writer.execute("PRAGMA wal_autocheckpoint=\(40_960_000 / max(pageSize, 512))")

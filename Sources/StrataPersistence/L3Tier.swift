@@ -1,3 +1,4 @@
+import CSQLite
 import NIOCore
 import NIOPosix
 import StrataCommands
@@ -20,7 +21,7 @@ public final class L3Tier: ColdStorage, Sendable {
     /// Opens (or creates) the database and attaches the batcher to `keyspace`.
     /// - Throws: ``SQLiteError`` when the file cannot be opened, is damaged, or is too new.
     public init(path: String, keyspace: Keyspace, settings: BatcherSettings) throws(SQLiteError) {
-        store = try L3Store(path: path, synchronous: settings.policy.synchronousPragma)
+        store = try L3Store(path: path, synchronous: settings.policy.synchronousPragma, pageCacheBytes: settings.pageCacheBytes)
         self.keyspace = keyspace
         batcher = WriteBatcher(store: store, keyspace: keyspace, settings: settings)
         readers = NIOThreadPool(numberOfThreads: 2)
@@ -134,6 +135,8 @@ public final class L3Tier: ColdStorage, Sendable {
             ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0"),
             ("aof_last_write_status", batcher.isFailing ? "err" : "ok"),
             ("l3_enabled", "1"), ("l3_file", store.path), ("l3_fsync", policy.rawValue),
+            // SQLite's own heap: page caches (the batcher's is sized from maxmemory), statements.
+            ("l3_sqlite_memory", String(sqlite3_memory_used())), ("l3_page_cache_max", String(store.pageCacheBytes)),
             ("l3_queue_depth", String(s.queueDepth)), ("l3_oldest_pending_ms", String(s.oldestPendingMilliseconds)),
             ("l3_batches", String(s.batches)), ("l3_rows_written", String(s.rowsWritten)),
             ("l3_last_commit_time", String(s.lastCommitTime)), ("l3_last_commit_usec", String(s.lastCommitMicroseconds)),

@@ -36,7 +36,16 @@ public struct BatcherSettings: Sendable {
     public var flushIntervalMilliseconds = 100
     /// Pending operations beyond which writers are slowed until the batcher catches up.
     public var queueLimit = 200_000
+    /// SQLite's page cache for the batcher's connection (see ``BatcherSettings/pageCache(maxMemory:)``).
+    public var pageCacheBytes = 64 << 20
     public init() {}
+
+    /// The page cache for a server with `maxMemory` (0: unlimited): an eighth of it, between
+    /// 2 and 64 MB. Appends touch only the log's last pages, so a small cache costs the batcher
+    /// little, and the cache, which is memory outside `maxmemory`, stays in proportion to it.
+    public static func pageCache(maxMemory: Int) -> Int {
+        maxMemory > 0 ? min(64 << 20, max(2 << 20, maxMemory / 8)) : 64 << 20
+    }
 }
 
 /// Counters for INFO persistence.

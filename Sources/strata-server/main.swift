@@ -162,6 +162,7 @@ extension Configuration {
         settings.batchMax = l3BatchMax
         settings.flushIntervalMilliseconds = l3FlushInterval
         settings.queueLimit = l3QueueMax
+        settings.pageCacheBytes = BatcherSettings.pageCache(maxMemory: maxMemory)
         return settings
     }
 }
