@@ -953,6 +953,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let (view, pool) = currentView(context.eventLoop)
         guard let pool, view.nodes.count > 1 else { return .local }
         if spec.name == "scan" { return scanRing(view, pool, &context) }
+        if spec.name == "info" { return infoRing(view, pool, &context) }
         guard let merge = Merge(spec.name) else { return .local }
         let flush = spec.flags.contains(.write)
         if flush, let down = view.nodes.indices.first(where: { !view.live[$0] && $0 != view.selfIndex }) {
@@ -976,6 +977,70 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             Self.merge(merge, replies, placement: placement, version: version)
         }
         return .handled
+    }
+
+    /// INFO with its keyspace section: this node's INFO, with the keyspace lines summed over the
+    /// nodes that are up (keys and expires per database).
+    private func infoRing(_ view: ClusterView, _ pool: LoopPool, _ context: inout CommandContext) -> RouteDecision {
+        let sections = (1..<context.arguments.count).map { context.arguments.string($0).lowercased() }
+        guard sections.isEmpty || sections.contains(where: { ["all", "everything", "default", "keyspace"].contains($0) }) else {
+            return .local
+        }
+        let loop = pool.loop
+        let version = context.client.protocolVersion
+        var futures = [CommandDispatcher.submit(context.arguments.owned(), as: context.client, server: context.server,
+                                                on: loop, localOnly: true)]
+        let keyspace = CommandArguments(bytes: [Array("INFO".utf8), Array("keyspace".utf8)])
+        for index in view.nodes.indices where index != view.selfIndex && view.live[index] {
+            futures.append(send(keyspace, to: pool.link(toNode: index, resp3: false), &context))
+        }
+        context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
+            let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
+            var texts: [String] = []
+            for reply in replies {
+                var copy = reply
+                switch try? parser.parse(&copy) {
+                case .bulkString(let bytes): texts.append(String(buffer: bytes))
+                case .verbatim(_, let text): texts.append(text)
+                case .error: return reply
+                default: return CommandDispatcher.errorReply("ERR unexpected reply from a node")
+                }
+            }
+            var writer = RESPReplyWriter(buffer: ByteBuffer(), version: version)
+            writer.verbatim(Self.mergeKeyspace(texts))
+            return writer.buffer
+        }
+        return .handled
+    }
+
+    /// The first INFO text with its `# Keyspace` lines replaced by the sums over every text's.
+    static func mergeKeyspace(_ texts: [String]) -> String {
+        var totals: [Int: (keys: Int, expires: Int)] = [:]
+        for text in texts {
+            for line in keyspaceLines(text) {
+                // db3:keys=10,expires=2,avg_ttl=0
+                guard let colon = line.firstIndex(of: ":"), let db = Int(line.dropFirst(2).prefix(upTo: colon)) else { continue }
+                var fields: [Substring: Int] = [:]
+                for pair in line[line.index(after: colon)...].split(separator: ",") {
+                    let parts = pair.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2, let n = Int(parts[1]) { fields[parts[0]] = n }
+                }
+                let sum = totals[db] ?? (0, 0)
+                totals[db] = (sum.keys + (fields["keys"] ?? 0), sum.expires + (fields["expires"] ?? 0))
+            }
+        }
+        let merged = totals.keys.sorted().map { "db\($0):keys=\(totals[$0]!.keys),expires=\(totals[$0]!.expires),avg_ttl=0\r\n" }.joined()
+        guard let first = texts.first, let header = first.firstRange(of: "# Keyspace\r\n") else { return texts.first ?? "" }
+        var end = header.upperBound
+        while end < first.endIndex, first[end...].hasPrefix("db"), let lineEnd = first[end...].firstRange(of: "\r\n") {
+            end = lineEnd.upperBound
+        }
+        return String(first[..<header.upperBound]) + merged + String(first[end...])
+    }
+
+    private static func keyspaceLines(_ text: String) -> [Substring] {
+        guard let header = text.firstRange(of: "# Keyspace\r\n") else { return [] }
+        return text[header.upperBound...].split(separator: "\r\n").prefix { $0.hasPrefix("db") }
     }
 
     /// SCAN over the ring: the nodes one after another, in `cluster-nodes` order, each with its

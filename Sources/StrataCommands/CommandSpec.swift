@@ -32,8 +32,9 @@ public struct CommandFlags: OptionSet, Sendable {
     /// Its effect does not depend on its keys' old values (SET without NX or XX, MSET, DEL…): a
     /// node may run it on a key it serves for a node that is down, without that key's value.
     public static let overwrites = CommandFlags(rawValue: 1 << 14)
-    /// Acts on every key of a database (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL): in
-    /// proxy mode, on every node of the ring, so that the ring answers as one server.
+    /// Acts on every key of a database (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL, and
+    /// INFO's keyspace section): in proxy mode, on every node of the ring, so that the ring
+    /// answers as one server.
     public static let wholeKeyspace = CommandFlags(rawValue: 1 << 15)
 
     /// The names COMMAND INFO reports.

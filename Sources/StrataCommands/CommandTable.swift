@@ -212,7 +212,7 @@ public enum CommandTable {
     ]
 
     static let servers: [CommandSpec] = [
-        CommandSpec("info", arity: -1, flags: [.loading], group: server, since: "1.0.0",
+        CommandSpec("info", arity: -1, flags: [.wholeKeyspace, .loading], group: server, since: "1.0.0",
                     summary: "Returns information and statistics about the server.", syntax: "[section [section ...]]",
                     handler: ServerCommands.info),
         CommandSpec("time", arity: 1, flags: [.fast, .random, .loading], group: server, since: "2.6.0",

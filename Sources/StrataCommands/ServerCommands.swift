@@ -312,7 +312,10 @@ enum ServerCommands {
             return lines("Tiers", fields)
         case "cluster":
             let recovery = (server.router as? any ClusterIntrospection)?.clusterSnapshot().recovery.fields ?? []
-            return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")] + recovery)
+            // This node's own keys, every database (in proxy mode INFO keyspace counts the ring).
+            let own = c.keyspace.databaseSizes(locked: locked).reduce(0) { $0 + $1.keys }
+            return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")] + recovery
+                         + (server.router == nil ? [] : [("cluster_node_keys", String(own))]))
         case "keyspace":
             let sizes = c.keyspace.databaseSizes(locked: locked)
             var fields: [(String, String)] = []

@@ -28,3 +28,18 @@ import Testing
         #expect(String(buffer: bytes) == "*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n")
     }
 }
+
+@Suite("INFO keyspace over the ring")
+struct KeyspaceMergeTests {
+    @Test("the first node's INFO keeps its other sections; keyspace lines are summed per database")
+    func sums() {
+        let here = "# Server\r\nredis_version:7.0.15\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n\r\n# Tiers\r\nl1_keys:3\r\n"
+        let other = "# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\ndb2:keys=7,expires=7,avg_ttl=0\r\n"
+        let empty = "# Keyspace\r\n"
+        #expect(ClusterRouter.mergeKeyspace([here, other, empty]) ==
+            "# Server\r\nredis_version:7.0.15\r\n\r\n# Keyspace\r\ndb0:keys=8,expires=1,avg_ttl=0\r\n"
+            + "db2:keys=7,expires=7,avg_ttl=0\r\n\r\n# Tiers\r\nl1_keys:3\r\n")
+        #expect(ClusterRouter.mergeKeyspace([empty, other]) ==
+            "# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\ndb2:keys=7,expires=7,avg_ttl=0\r\n")
+    }
+}

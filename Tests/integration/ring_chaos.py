@@ -189,8 +189,8 @@ class RingNode:
         self.proc.send_signal(signal.SIGCONT)
 
     def dbsize(self) -> int:
-        """This node's own keys (INFO keyspace; DBSIZE counts the whole ring in proxy mode)."""
-        return int(self.admin.info("keyspace").get("db0", {}).get("keys", 0))
+        """This node's own keys (DBSIZE and INFO keyspace count the whole ring in proxy mode)."""
+        return int(self.admin.info("cluster")["cluster_node_keys"])
 
 
 class Ring:

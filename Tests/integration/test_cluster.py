@@ -76,8 +76,8 @@ def slot_owners(client) -> dict[int, int]:
 
 
 def local_keys(client) -> int:
-    """The keys one node holds itself (INFO keyspace; DBSIZE counts the whole ring in proxy mode)."""
-    return int(client.info("keyspace").get("db0", {}).get("keys", 0))
+    """The keys one node holds itself (DBSIZE and INFO keyspace count the whole ring in proxy mode)."""
+    return int(client.info("cluster")["cluster_node_keys"])
 
 
 def write_keys(client, n=KEYS, prefix="key"):
@@ -186,6 +186,9 @@ def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
     first.set("other", 1)
     assert sorted(second.keys("scan:*")) == sorted(n.encode() for n in names)
     assert all(node.client().dbsize() == 31 for node in nodes)
+    assert all(node.client().info("keyspace")["db0"]["keys"] == 31 for node in nodes)
+    assert all(node.client().info()["db0"]["keys"] == 31 for node in nodes)  # the default sections
+    assert sum(local_keys(node.client()) for node in nodes) == 31
     # SCAN walks every node with one cursor, whatever node the client is connected to.
     for node in nodes:
         for count in (1, 3, 100):
@@ -199,6 +202,8 @@ def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
     db1 = redis.Redis(host=HOST, port=nodes[1].port, db=1, socket_timeout=10)
     db1.mset({f"one:{i}": i for i in range(9)})
     assert db1.dbsize() == 9 and first.dbsize() == 31
+    keyspace = second.info("keyspace")
+    assert keyspace["db0"]["keys"] == 31 and keyspace["db1"]["keys"] == 9 and keyspace["db1"]["expires"] == 0
     # FLUSHDB through one node empties that database on every node; FLUSHALL every database.
     assert db1.flushdb()
     assert db1.dbsize() == 0 and db1.randomkey() is None and second.dbsize() == 31
