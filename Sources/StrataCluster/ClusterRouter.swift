@@ -452,9 +452,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 default: break
                 }
             }
-            if spec.flags.contains(.wholeKeyspace), mode == .proxy, !context.localOnly, context.client.peerRole == nil,
-               context.client.transaction == nil {
-                return fanOut(spec, &context)
+            if spec.flags.contains(.wholeKeyspace), mode == .proxy, !context.localOnly, context.client.peerRole == nil {
+                if context.client.transaction == nil { return fanOut(spec, &context) }
+                if spec.name != "info", view.nodes.count > 1 {
+                    // Queued, it would act on one node only: refused now, so the EXEC fails
+                    // rather than answer for part of the ring.
+                    reject(&context, "ERR \(spec.name.uppercased()) inside MULTI is not supported on a proxy-mode ring: it would act on one node")
+                    return .handled
+                }
             }
             return .local
         }
@@ -1044,8 +1049,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     }
 
     /// SCAN over the ring: the nodes one after another, in `cluster-nodes` order, each with its
-    /// own SCAN. The cursor carries the node's position (bits 48–55), that node's cursor (bits
-    /// 0–47) and the low 8 bits of the view's epoch (bits 56–63).
+    /// own SCAN. The cursor carries the node's position (bits 48–57, up to 1024 nodes), that
+    /// node's cursor (bits 0–47) and the low 6 bits of the view's epoch (bits 58–63).
     ///
     /// Redis's guarantee, a key present for the whole scan is returned at least once, holds while
     /// the view stays the same: each node's own SCAN keeps it, and every node is scanned. When
@@ -1058,10 +1063,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             reject(&context, "ERR invalid cursor")
             return .handled
         }
-        let tag = UInt64(view.epoch & 0xFF)
-        var node = Int((cursor >> 48) & 0xFF)
+        let tag = UInt64(view.epoch & 0x3F)
+        var node = Int((cursor >> 48) & 0x3FF)
         var local = cursor & ((1 << 48) - 1)
-        if cursor == 0 || cursor >> 56 != tag || node >= view.nodes.count {
+        if cursor == 0 || cursor >> 58 != tag || node >= view.nodes.count {
             (node, local) = (0, 0) // a new scan, or the ring changed since the last call
         }
         while node < view.nodes.count && node != view.selfIndex && !view.live[node] { node += 1 }
@@ -1097,7 +1102,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 while position < live.count && position != selfIndex && !live[position] { position += 1 }
                 nodeCursor = 0
             }
-            let combined = position >= live.count ? 0 : tag << 56 | UInt64(position) << 48 | nodeCursor
+            let combined = position >= live.count ? 0 : tag << 58 | UInt64(position) << 48 | nodeCursor
             var writer = RESPReplyWriter(buffer: ByteBuffer(), version: version)
             writer.arrayHeader(2)
             writer.bulk(String(combined))

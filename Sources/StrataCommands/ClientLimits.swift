@@ -34,7 +34,9 @@ extension ServerContext {
         let configuration = self.configuration
         let limit = configuration.clientOutputBufferLimit.normal
         var closed: [(id: Int, address: String, reason: String)] = []
-        var sessions = clients.all
+        // The ring's own links (named strata-cluster-…) are never cut: commands in flight on
+        // them belong to many clients (as Redis exempts its replicas from maxmemory-clients).
+        var sessions = clients.all.filter { !$0.shared.withLockedValue { $0.name.hasPrefix("strata-cluster-") } }
         sessions.removeAll { session in
             let output = session.outputBytes.load(ordering: .relaxed)
             if let reason = Self.overOutputLimit(session, output: output, limit: limit, now: now) {

@@ -24,6 +24,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     private var commandContext: CommandContext?
     private var session: ClientSession?
     private var machine = ConnectionStateMachine()
+    /// The close after the last write is arranged (see `closeWhenWritten`).
+    private var closeRequested = false
     /// Replies were written without a flush (the batch outgrew the high-water mark).
     private var unflushed = false
     /// Replies waiting behind a deferred one, in order. Empty in the common case, where every
@@ -57,6 +59,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     static let queueLimit = 1024 * 1024
     /// Commands run again once the queued replies are below this and the channel is writable.
     static let queueLowWater = 256 * 1024
+    /// Replies still to come from elsewhere (forwarded commands) beyond which no more commands
+    /// run: bounds what they can bring at once, whatever their size.
+    static let placeLimit = 32
     /// The channel's write-buffer water marks: unsent bytes past `high` make it not writable
     /// (no more commands run); below `low` it is writable again.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
@@ -98,6 +103,20 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         self.commandContext = commandContext
         channelContext = context
         context.fireChannelActive()
+    }
+
+    /// Puts the command context back after work that moved it out. If the channel closed
+    /// meanwhile (a write error inside a flush closes it at once), `channelInactive` found no
+    /// context to release: release it here (its WATCHes, and the cycle through `replyStream`).
+    private func restore(_ commandContext: CommandContext) {
+        guard machine.state == .closed else {
+            self.commandContext = commandContext
+            return
+        }
+        var released = commandContext
+        released.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
+        released.replyStream = nil
+        CommandDispatcher.disconnect(&released)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -165,7 +184,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
                 machine.close()
                 break
             }
-            guard let frame else { break }
+            guard let frame else {
+                if machine.isDraining { input.moveReaderIndex(forwardBy: input.readableBytes) }
+                break
+            }
             switch frame {
             case .empty(let length):
                 input.moveReaderIndex(forwardBy: length)
@@ -218,11 +240,22 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         } else if processed > 0 {
             session.queryBufferBytes.store(0, ordering: .relaxed)
         }
-        self.commandContext = commandContext
+        restore(commandContext)
         if machine.drained(inputLeft: pending != nil) || machine.isClosing {
             flushReplies(context: context)
-            if queue.isEmpty { context.close(promise: nil) }
+            if queue.isEmpty { closeWhenWritten(context: context) }
         }
+    }
+
+    /// Closes once every reply written so far has reached the socket (closing at once would
+    /// drop what NIO still buffers: the replies of a slow reader that sent QUIT or half-closed).
+    private func closeWhenWritten(context: ChannelHandlerContext) {
+        guard !closeRequested else { return }
+        closeRequested = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
     /// Stops executing this connection's commands until `future` completes (a cold read from
@@ -264,7 +297,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             if session.closeAfterReply { machine.close() }
             let suspension = commandContext.suspension
             commandContext.suspension = nil
-            self.commandContext = commandContext
+            restore(commandContext)
             if let suspension {
                 // Still cold (evicted again meanwhile): read again.
                 suspend(until: suspension.until, rerun: suspension.rerun ? rerun : nil, context: context)
@@ -282,7 +315,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         _ = machine.drained(inputLeft: pending != nil)
         flushReplies(context: context)
         if machine.isClosing && queue.isEmpty {
-            context.close(promise: nil)
+            closeWhenWritten(context: context)
             return
         }
         if machine.takeHeldRead() { context.read() }
@@ -340,6 +373,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         }
         queue.append(.pending)
         empty += 1
+        // Each place may bring a large reply (a forwarded GET of a big value): with this many
+        // outstanding, no more commands run until some are written.
+        if empty >= Self.placeLimit { machine.outputFull() }
         return queueHead + queue.count - 1
     }
 
@@ -372,7 +408,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             context.write(wrapOutboundOut(buffer), promise: nil)
             wrote = true
         }
-        while case .ready(var buffer) = queue.first {
+        // Not past the channel's high-water mark: the rest waits in the queue (counted in
+        // `queuedBytes`) until it is writable again.
+        while context.channel.isWritable, case .ready(var buffer) = queue.first {
             queue.removeFirst()
             queueHead += 1
             queuedBytes -= buffer.readableBytes
@@ -391,11 +429,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             self.commandContext = nil
             write(commandContext.reply.buffer)
             commandContext.reply.buffer.clear()
-            self.commandContext = commandContext
+            restore(commandContext)
         }
         if wrote { context.flush() }
         if queue.isEmpty && machine.isClosing {
-            context.close(promise: nil)
+            closeWhenWritten(context: context)
             return
         }
         noteOutput(context: context)
@@ -428,6 +466,15 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     /// and commands run again on a later tick, never inside the write that drained the output.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            if case .ready = queue.first {
+                // Ready replies waited for the channel: write them on a later tick (this may be
+                // inside a flush), then commands may run again.
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.drainQueue(context: context)
+                }
+            }
             resumeIfDrained(context: context)
         } else {
             machine.outputFull()
@@ -438,8 +485,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
 
     /// Once the channel is writable and the queue small again, commands run again (later).
     private func resumeIfDrained(context: ChannelHandlerContext) {
-        guard machine.waitsForOutput, queuedBytes <= Self.queueLowWater, context.channel.isWritable,
-              machine.outputDrained() else { return }
+        guard machine.waitsForOutput, queuedBytes <= Self.queueLowWater, empty < Self.placeLimit / 2,
+              context.channel.isWritable, machine.outputDrained() else { return }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let (handler, context) = loopBound.value
@@ -468,7 +515,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             if commandContext.reply.buffer.readableBytes > 0 {
                 self.commandContext = nil
                 appendToQueue(&commandContext.reply.buffer, context: context)
-                self.commandContext = commandContext
+                restore(commandContext)
             }
             drainQueue(context: context)
             return
@@ -480,7 +527,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             context.flush()
         }
         unflushed = false
-        self.commandContext = commandContext
+        restore(commandContext)
         noteOutput(context: context)
     }
 
@@ -505,10 +552,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The commands already received still run; then the connection closes.
             machine.inputEnded()
-            if machine.drained(inputLeft: pending != nil) {
-                flushReplies(context: context)
-                if queue.isEmpty { context.close(promise: nil) }
-            }
+            // What is left runs now (or once the output drains); an incomplete command left
+            // over can never complete, and is dropped.
+            if machine.mayRun { runPending(context: context) }
             return
         }
         context.fireUserInboundEventTriggered(event)

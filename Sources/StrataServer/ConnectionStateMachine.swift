@@ -62,6 +62,9 @@ struct ConnectionStateMachine: Equatable {
 
     var isClosing: Bool { state == .closing }
 
+    /// The client closed its end: no more input will come.
+    var isDraining: Bool { if case .draining = state { true } else { false } }
+
     /// Whether the output is what commands wait for.
     var waitsForOutput: Bool {
         switch flow {

@@ -264,6 +264,16 @@ struct ConnectionHandlerTests {
         #expect(!connection.isOpen)
     }
 
+    @Test("after a half-close, an incomplete command left over is dropped and the connection closes")
+    func halfCloseWithPartialCommand() throws {
+        let connection = try Connection()
+        defer { connection.close() }
+        try connection.send("PING\r\nGET")
+        connection.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(try connection.received().text == "+PONG\r\n")
+        #expect(!connection.isOpen)
+    }
+
     @Test("a protocol error is answered, then the connection closes; later input is ignored")
     func protocolError() throws {
         let connection = try Connection()

@@ -207,6 +207,12 @@ def test_proxy_ring_answers_keyspace_commands_as_one_server(cluster):
     # FLUSHDB through one node empties that database on every node; FLUSHALL every database.
     assert db1.flushdb()
     assert db1.dbsize() == 0 and db1.randomkey() is None and second.dbsize() == 31
+    # Queued inside MULTI, a FLUSH would act on one node: refused at once, and EXEC aborts.
+    pipe = first.pipeline(transaction=True)
+    pipe.set("scan:1", "x").flushall()
+    with pytest.raises(redis.exceptions.ResponseError):
+        pipe.execute()
+    assert first.get("scan:1") == b"1" and first.dbsize() == 31
     assert third.flushall(asynchronous=True)
     assert [node.client().dbsize() for node in nodes] == [0, 0, 0]
     assert [local_keys(node.client()) for node in nodes] == [0, 0, 0]

@@ -169,3 +169,41 @@ def test_maxmemory_clients_disconnects_the_largest_clients(server_factory):
     assert admin.ping(), "the small admin client is not the one disconnected"
     for sock in readers:
         sock.close()
+
+
+def test_forwarded_replies_stay_bounded(tmp_path):
+    """In a proxy ring, GETs of a 1 MB value owned by the other node, pipelined by a client that
+    reads nothing: the node it talks to forwards at most a few dozen at a time."""
+    from test_cluster import key_slot, start_cluster, slot_owners
+    nodes, _ = start_cluster(tmp_path, 2)
+    try:
+        first = nodes[0].client()
+        owners = slot_owners(first)
+        name = next(f"far:{i}" for i in range(1000) if owners[key_slot(f"far:{i}")] == nodes[1].port)
+        value = os.urandom(VALUE_SIZE)
+        first.set(name, value)
+        pid = nodes[0].proc.pid
+        baseline = rss_bytes(pid)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((HOST, nodes[0].port))
+        gets = 300
+        sock.sendall(f"GET {name}\r\n".encode() * gets)
+        peak = baseline
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_bytes(pid))
+            time.sleep(0.05)
+        buffer = bytearray(VALUE_SIZE + 2)
+        for _ in range(gets):
+            assert read_line(sock) == b"$%d\r\n" % VALUE_SIZE
+            body = read_exactly(sock, VALUE_SIZE + 2, buffer)
+            assert body[:VALUE_SIZE] == value
+        sock.close()
+        mb = 1024 * 1024
+        print(f"forwarded slow reader: {gets} GETs of 1 MB through the other node: RSS {baseline / mb:.0f} MB -> "
+              f"peak {peak / mb:.0f} MB; every reply complete and in order")
+        assert SANITIZED or peak - baseline < 100 * mb, f"RSS grew by {(peak - baseline) / mb:.0f} MB"
+    finally:
+        for node in nodes:
+            node.stop()
