@@ -36,12 +36,16 @@ extension ServerContext {
         var closed: [(id: Int, address: String, reason: String)] = []
         // The ring's own links (named strata-cluster-…) are never cut: commands in flight on
         // them belong to many clients (as Redis exempts its replicas from maxmemory-clients).
-        var sessions = clients.all.filter { !$0.shared.withLockedValue { $0.name.hasPrefix("strata-cluster-") } }
+        // Clients already closed (and not yet gone) are neither counted nor closed again.
+        var sessions = clients.all.filter {
+            !$0.killed.load(ordering: .relaxed) && !$0.shared.withLockedValue { $0.name.hasPrefix("strata-cluster-") }
+        }
         sessions.removeAll { session in
             let output = session.outputBytes.load(ordering: .relaxed)
             if let reason = Self.overOutputLimit(session, output: output, limit: limit, now: now) {
                 statistics.outputBufferLimitDisconnections.add(1, ordering: .relaxed)
                 closed.append((session.id, session.address, reason))
+                session.killed.store(true, ordering: .relaxed)
                 session.close()
                 return true
             }
@@ -55,6 +59,7 @@ extension ServerContext {
             total -= session.totalMemory
             statistics.evictedClients.add(1, ordering: .relaxed)
             closed.append((session.id, session.address, "maxmemory-clients"))
+            session.killed.store(true, ordering: .relaxed)
             session.close()
         }
         return closed
