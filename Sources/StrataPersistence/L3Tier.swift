@@ -98,27 +98,32 @@ public final class L3Tier: ColdStorage, Sendable {
     public func warm(_ stubs: [Entry], on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let store = self.store
         let keyspace = self.keyspace
-        // Rows are read under the stub's identity: if the key changes meanwhile, `warm` refuses
-        // the stale value and the command simply runs against the new state.
+        // Each read names its key and row, not the stub: if the key changes meanwhile (another
+        // row, or a value in memory), the shard refuses the stale value and the command simply
+        // runs against the new state.
         let reads = stubs.map { stub in
             let shard = keyspace.shard(for: stub.keyHash)
-            return ColdRead(stub: stub, shard: shard, row: shard.lock.withLock { stub.header.l3Row })
+            return shard.lock.withLock {
+                ColdRead(shard: shard, database: Int(stub.header.database), key: stub.withKey { Array($0) },
+                         hash: stub.keyHash, row: stub.header.l3Row)
+            }
         }
         return readers.runIfActive(eventLoop: eventLoop) {
             // Make room before bringing values in, so that reads keep memory near maxmemory.
             // Not after: that could push out a value the waiting command is about to use.
             if keyspace.maxMemory > 0 { _ = keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
             for read in reads {
-                let (stub, shard, row) = (read.stub, read.shard, read.row)
-                guard let value = try store.readValue(row: row) else {
-                    // The row is gone (the key was deleted meanwhile): drop the stale stub rather
-                    // than read it again forever.
-                    shard.lock.withLock { if shard.isCurrent(stub) { shard.remove(stub) } }
-                    continue
-                }
+                let shard = read.shard
+                let value = try store.readValue(row: read.row)
                 let now = WallClock.milliseconds()
-                value.withUnsafeBytes { bytes in
-                    shard.lock.withLock { _ = shard.warm(stub, value: bytes, now: now) }
+                read.key.withUnsafeBytes { key in
+                    shard.lock.withLock {
+                        guard let stub = shard.coldStub(database: read.database, key: key, hash: read.hash, row: read.row) else { return }
+                        // No row: the key was deleted meanwhile; drop the stale stub rather than
+                        // read it again forever.
+                        guard let value else { return shard.remove(stub) }
+                        value.withUnsafeBytes { _ = shard.warm(stub, value: $0, now: now) }
+                    }
                 }
             }
         }
@@ -149,12 +154,12 @@ public final class L3Tier: ColdStorage, Sendable {
     }
 }
 
-/// One cold value to read on an L3 reader thread: the stub it replaces, its shard and its row.
-///
-/// `@unchecked Sendable`: the reader touches `stub` only while holding `shard.lock` (as every
-/// thread does); `row` was read under that lock before the hand-off.
-private struct ColdRead: @unchecked Sendable {
-    let stub: Entry
+/// One cold value to read on an L3 reader thread: its key, its shard and its row. A value, not
+/// the stub: the reader finds the stub again under the shard's lock (``Shard/coldStub``).
+private struct ColdRead: Sendable {
     let shard: Shard
+    let database: Int
+    let key: [UInt8]
+    let hash: UInt64
     let row: Int64
 }

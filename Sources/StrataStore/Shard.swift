@@ -332,10 +332,13 @@ public final class Shard: @unchecked Sendable {
         return true
     }
 
-    /// Whether `entry` is still the table's entry for its key (not replaced or removed).
-    public func isCurrent(_ entry: Entry) -> Bool {
-        entry.withKey { tables[Int(entry.header.database)].find($0, hash: entry.header.hash) } === entry
+    /// The key's entry if it is still a cold stub whose value is at `row` (nil: the key was
+    /// replaced, warmed, deleted or written again meanwhile).
+    public func coldStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, row: Int64) -> Entry? {
+        guard let entry = tables[database].find(key, hash: hash), !entry.isWarm, entry.header.l3Row == row else { return nil }
+        return entry
     }
+
 
     /// Adds (or replaces) a stub while loading L3 at start-up; no observer call.
     public func loadStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, expireAt: Int64, row: Int64, now: Int64) {
