@@ -37,14 +37,14 @@ let package = Package(
         .target(
             name: "StrataPersistence",
             dependencies: [
-                "CSQLite", "StrataStore", "StrataCommands",
+                "CSQLite", "StrataStore", "StrataCommands", "StrataConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // Configuration directives: parsing of config files and `--name value` arguments, validation.
-        .target(name: "StrataConfig"),
+        .target(name: "StrataConfig", dependencies: ["StrataStore"]),
         // The declarative command table and the command implementations.
         .target(
             name: "StrataCommands",

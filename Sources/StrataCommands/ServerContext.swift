@@ -133,21 +133,7 @@ public final class ServerContext: Sendable {
     private func applyMemorySettings(_ configuration: Configuration) {
         keyspace.configureMemory(
             maxMemory: configuration.maxMemory,
-            policy: EvictionPolicy(configuration.maxMemoryPolicy),
+            policy: configuration.maxMemoryPolicy,
             l1Share: configuration.l1Share)
-    }
-}
-
-extension EvictionPolicy {
-    /// The store's policy for a configured one (the store knows nothing of configuration).
-    init(_ policy: Configuration.MaxMemoryPolicy) {
-        switch policy {
-        case .noeviction: self = .noeviction
-        case .allkeysLRU: self = .allkeysLRU
-        case .volatileLRU: self = .volatileLRU
-        case .allkeysRandom: self = .allkeysRandom
-        case .volatileRandom: self = .volatileRandom
-        case .volatileTTL: self = .volatileTTL
-        }
     }
 }

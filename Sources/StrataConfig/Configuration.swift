@@ -1,3 +1,5 @@
+import StrataStore
+
 /// Every setting of a Strata server, with Redis's defaults.
 public struct Configuration: Sendable, Equatable {
     public var port = 6379
@@ -17,7 +19,7 @@ public struct Configuration: Sendable, Equatable {
     public var maxMemoryClients = MaxMemoryClients.bytes(0)
     /// Bytes of memory for L1 + L2; 0 is unlimited.
     public var maxMemory = 0
-    public var maxMemoryPolicy = MaxMemoryPolicy.allkeysLRU
+    public var maxMemoryPolicy = EvictionPolicy.allkeysLRU
     /// Percentage of `maxmemory` reserved for L1 (hot).
     public var l1Share = 20
     /// Active expiry cycles per second (Redis's `hz`).
@@ -51,16 +53,6 @@ public struct Configuration: Sendable, Equatable {
 
     public enum LogLevel: String, Sendable, CaseIterable {
         case debug, verbose, notice, warning, nothing
-    }
-
-    /// Which keys may be evicted when `maxmemory` is reached (Redis's policies).
-    public enum MaxMemoryPolicy: String, Sendable, CaseIterable {
-        case noeviction = "noeviction"
-        case allkeysLRU = "allkeys-lru"
-        case volatileLRU = "volatile-lru"
-        case allkeysRandom = "allkeys-random"
-        case volatileRandom = "volatile-random"
-        case volatileTTL = "volatile-ttl"
     }
 
     /// When the L3 tier fsyncs its commits (Redis's `appendfsync` values).
@@ -285,8 +277,8 @@ extension Configuration {
                   }),
         Directive(name: "maxmemory", kind: .memory(0...Int(Int64.max)), mutable: true,
                   get: { String($0.maxMemory) }, set: { $0.maxMemory = Int($1)! }),
-        Directive(name: "maxmemory-policy", kind: .choice(MaxMemoryPolicy.allCases.map(\.rawValue)), mutable: true,
-                  get: { $0.maxMemoryPolicy.rawValue }, set: { $0.maxMemoryPolicy = MaxMemoryPolicy(rawValue: $1)! }),
+        Directive(name: "maxmemory-policy", kind: .choice(EvictionPolicy.allCases.map(\.rawValue)), mutable: true,
+                  get: { $0.maxMemoryPolicy.rawValue }, set: { $0.maxMemoryPolicy = EvictionPolicy(rawValue: $1)! }),
         Directive(name: "l1-share", kind: .integer(1...90), mutable: true,
                   get: { String($0.l1Share) }, set: { $0.l1Share = Int($1)! }),
         Directive(name: "hz", kind: .integer(1...500), mutable: true,

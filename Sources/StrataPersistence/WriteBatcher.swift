@@ -3,6 +3,7 @@ import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 import StrataCommands
+import StrataConfig
 import StrataStore
 import Synchronization
 
@@ -10,15 +11,11 @@ import Synchronization
 import Glibc
 #endif
 
-/// How often L3 makes its commits durable, named like Redis's `appendfsync`.
-public enum FsyncPolicy: String, Sendable, CaseIterable {
-    /// A write's reply waits until the batch holding it has committed with a full sync.
-    case always
-    /// Replies at once; commits are synced about once a second.
-    case everysec
-    /// Commits are never explicitly synced; the OS decides.
-    case no
+/// How often L3 makes its commits durable, named like Redis's `appendfsync`: the `l3-fsync`
+/// setting itself.
+public typealias FsyncPolicy = Configuration.L3Fsync
 
+extension FsyncPolicy {
     var synchronousPragma: String {
         switch self {
         case .always: return "FULL"

@@ -154,11 +154,7 @@ struct StrataServerCommand: AsyncParsableCommand {
 extension Configuration {
     var batcherSettings: BatcherSettings {
         var settings = BatcherSettings()
-        settings.policy = switch l3Fsync {
-        case .always: .always
-        case .everysec: .everysec
-        case .no: .no
-        }
+        settings.policy = l3Fsync
         settings.batchMax = l3BatchMax
         settings.flushIntervalMilliseconds = l3FlushInterval
         settings.queueLimit = l3QueueMax
