@@ -109,6 +109,8 @@ def test_slow_readers_stay_bounded(server_factory):
     assert SANITIZED or returned, f"RSS stayed at {after / mb:.0f} MB after the clients left (baseline {baseline / mb:.0f} MB)"
     # omem is what the server holds; the rest of a reply sits in the kernel's socket buffers.
     assert info["mem_clients_normal"] > 10 * 64 * 1024
+    # The clients' buffers count in used_memory (and so against maxmemory), as in Redis.
+    assert info["used_memory"] == info["used_memory_dataset"] + info["mem_clients_normal"]
 
 
 def slow_reader(port: int, gets: int) -> socket.socket:
