@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Wire format only: RESP2/RESP3 parsing and encoding. Knows nothing of storage or commands.
@@ -27,7 +28,10 @@ let package = Package(
         // The keyspace: sharded hash tables, L1/L2 LRU tiers, expiry. Knows nothing of sockets or RESP.
         .target(
             name: "StrataStore",
-            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
         ),
         // The system SQLite library (libsqlite3-dev).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),

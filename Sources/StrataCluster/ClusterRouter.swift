@@ -443,7 +443,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return mode == .proxy ? routeTransaction(&context) : runTransactionHere(&context)
         }
         if context.client.id == Self.internalSessionID { return .local }
-        guard spec.firstKey > 0 else {
+        guard spec.hasKeys else {
             if spec.name == "client|setname", context.arguments.count == 3 {
                 switch context.arguments.string(2) {
                 case Self.peerName: context.client.peerRole = .forwarding
@@ -465,7 +465,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         let count = context.arguments.count
         let (view, pool) = currentView(context.eventLoop)
-        if spec.lastKey == spec.firstKey {
+        if spec.isSingleKey {
             // One key: the common case, without allocating.
             guard spec.firstKey < count else { return .local }
             let slot = context.arguments.withBytes(spec.firstKey) { HashSlot.slot($0) }
@@ -473,7 +473,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             if owner == view.selfIndex { return serveHere(spec, view, pool, &context) }
             return remote(spec, slot: slot, owner: owner, view, pool, &context)
         }
-        let positions = spec.keyPositions(argumentCount: count)
+        let positions = spec.keyPositions(context.arguments)
         guard !positions.isEmpty else { return .local }
         let slots = positions.map { i in context.arguments.withBytes(i) { HashSlot.slot($0) } }
         if slots.allSatisfy({ $0 == slots[0] }) {
@@ -598,7 +598,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
 
     /// Whether a key of the command belongs to a node this one is handing keys back to.
     private func returning(_ spec: CommandSpec, _ arguments: CommandArguments, _ view: ClusterView) -> Bool {
-        for position in spec.keyPositions(argumentCount: arguments.count) {
+        for position in spec.keyPositions(arguments) {
             let primary = Int(arguments.withBytes(position) { view.primaries[HashSlot.slot($0)] })
             if primary != view.selfIndex, primary < view.nodes.count, ledger.isReturning(view.nodes[primary].endpoint) {
                 return true
@@ -619,7 +619,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                                     _ view: ClusterView, _ context: CommandContext) -> String? {
         let keyspace = context.keyspace
         let now = context.now
-        for position in spec.keyPositions(argumentCount: arguments.count) {
+        for position in spec.keyPositions(arguments) {
             let absent = arguments.withBytes(position) { key -> Bool in
                 let primary = Int(view.primaries[HashSlot.slot(key)])
                 guard primary != view.selfIndex, primary < view.live.count, !view.live[primary] else { return false }
@@ -665,7 +665,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// Notes every key of a write whose slot belongs to another node (served here while it is down).
     private func noteBorrowed(_ spec: CommandSpec, _ arguments: CommandArguments, database: Int, _ view: ClusterView) {
         let deletes = spec.flags.contains(.deletes)
-        for position in spec.keyPositions(argumentCount: arguments.count) {
+        for position in spec.keyPositions(arguments) {
             arguments.withBytes(position) { key in
                 let primary = Int(view.primaries[HashSlot.slot(key)])
                 guard primary != view.selfIndex, primary < view.nodes.count else { return }
@@ -738,7 +738,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let overwrites = spec.flags.contains(.overwrites) && !Self.isConditionalSet(spec, context.arguments)
         let expired = receiving.withLockedValue { state -> Bool in
             guard now <= state.until else { return true }
-            for position in spec.keyPositions(argumentCount: context.arguments.count) {
+            for position in spec.keyPositions(context.arguments) {
                 context.arguments.withBytes(position) { key in
                     guard let from = state.from[HashSlot.slot(key)] else { return }
                     let entry = BorrowLedger.Key(database: database, bytes: Array(key))
@@ -856,7 +856,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         if context.client.peerRole != nil {
             // Sent as one block by a node that found its keys served here: they must still be.
             for command in queue {
-                for position in command.spec.keyPositions(argumentCount: command.arguments.count)
+                for position in command.spec.keyPositions(command.arguments)
                 where Int(view.owners[command.arguments.withBytes(position) { HashSlot.slot($0) }]) != view.selfIndex {
                     CommandDispatcher.discardTransaction(&context)
                     reject(&context, "TRYAGAIN The nodes disagree about who serves the transaction's keys (a membership "
@@ -869,8 +869,8 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var target: Int?
         var keyless: CommandSpec?
         for command in queue {
-            if command.spec.firstKey == 0 && keyless == nil { keyless = command.spec }
-            for position in command.spec.keyPositions(argumentCount: command.arguments.count) {
+            if !command.spec.hasKeys && keyless == nil { keyless = command.spec }
+            for position in command.spec.keyPositions(command.arguments) {
                 let owner = Int(view.owners[command.arguments.withBytes(position) { HashSlot.slot($0) }])
                 if target == nil { target = owner }
                 if target != owner {

@@ -69,7 +69,7 @@ public struct CommandContext {
             let hash = keyspace.hasher.hash(key)
             let shard = keyspace.shard(for: hash)
             if shardsLocked {
-                assert(holds(keyspace.shardIndex(for: hash)), "\(commandName): key \(index) is in a shard EXEC did not lock")
+                assert(holdsShard(keyspace.shardIndex(for: hash)), "\(commandName): key \(index) is in a shard EXEC did not lock")
                 return body(shard, key, hash)
             }
             shard.lock.lock()
@@ -81,7 +81,7 @@ public struct CommandContext {
     /// Runs `body` holding the locks of every shard that owns one of `keyHashes` (in index order).
     public func withShards<R>(for keyHashes: [UInt64], _ body: () -> R) -> R {
         if shardsLocked {
-            assert(keyHashes.allSatisfy { holds(keyspace.shardIndex(for: $0)) }, "\(commandName): a key is in a shard EXEC did not lock")
+            assert(keyHashes.allSatisfy { holdsShard(keyspace.shardIndex(for: $0)) }, "\(commandName): a key is in a shard EXEC did not lock")
             return body()
         }
         let indices = keyspace.lockOrder(for: keyHashes)
@@ -91,7 +91,7 @@ public struct CommandContext {
     }
 
     /// Whether the shard at `index` is among those held while `shardsLocked`.
-    private func holds(_ index: Int) -> Bool {
+    func holdsShard(_ index: Int) -> Bool {
         heldShards.map { $0.contains(index) } ?? true
     }
 
@@ -132,10 +132,11 @@ public struct CommandContext {
         reply.error("ERR wrong number of arguments for '\(commandName)' command")
     }
 
-    /// Writes an entry's value as a bulk string, or null.
+    /// Writes an entry's value as a bulk string, or null; WRONGTYPE for a key of another type.
     @inline(__always)
     public mutating func bulk(_ entry: Entry?) {
         if let entry {
+            guard entry.kind == .string else { return wrongType() }
             entry.withValue { reply.bulk($0) }
         } else {
             reply.null()

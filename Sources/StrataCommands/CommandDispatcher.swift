@@ -107,7 +107,7 @@ public enum CommandDispatcher {
         let now = context.now
         func collect(_ spec: CommandSpec, _ arguments: CommandArguments) {
             guard !spec.flags.contains(.keysOnly) else { return }
-            for position in spec.keyPositions(argumentCount: arguments.count) {
+            for position in spec.keyPositions(arguments) {
                 arguments.withBytes(position) { key in
                     let hash = keyspace.hasher.hash(key)
                     let shard = keyspace.shard(for: hash)

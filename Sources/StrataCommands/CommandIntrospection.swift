@@ -57,13 +57,14 @@ enum CommandIntrospection {
             c.error("ERR Invalid number of arguments specified for command")
             return
         }
-        let positions = spec.keyPositions(argumentCount: count)
+        let commandArguments = c.arguments.slice(2..<c.arguments.count)
+        let positions = spec.keyPositions(commandArguments)
         guard !positions.isEmpty else {
             c.error("ERR The command has no key arguments")
             return
         }
         c.reply.arrayHeader(positions.count)
-        for position in positions { c.arguments.withBytes(position + 2) { c.reply.bulk($0) } }
+        for position in positions { commandArguments.withBytes(position) { c.reply.bulk($0) } }
     }
 
     /// A command or `parent|sub` subcommand by name.

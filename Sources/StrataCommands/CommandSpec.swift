@@ -70,6 +70,10 @@ public final class CommandSpec: Sendable {
     public let firstKey: Int
     public let lastKey: Int
     public let keyStep: Int
+    /// For commands whose keys are counted by an argument (ZUNIONSTORE, LMPOP, SINTERCARD…):
+    /// the position of that count; the keys follow it. 0 otherwise. A key before the count
+    /// (ZUNIONSTORE's destination) is given by `firstKey`.
+    public let numKeysAt: Int
     /// One-line description, the Redis version it appeared in, and its group, for COMMAND DOCS.
     public let summary: String
     public let since: String
@@ -82,7 +86,7 @@ public final class CommandSpec: Sendable {
     public let subcommands: [CommandSpec]
 
     public init(
-        _ name: String, arity: Int, flags: CommandFlags, keys: (Int, Int, Int) = (0, 0, 0),
+        _ name: String, arity: Int, flags: CommandFlags, keys: (Int, Int, Int) = (0, 0, 0), numKeysAt: Int = 0,
         group: String, since: String, complexity: String = "O(1)", summary: String, syntax: String = "",
         subcommands: [CommandSpec] = [], handler: CommandHandler?
     ) {
@@ -92,6 +96,7 @@ public final class CommandSpec: Sendable {
         self.firstKey = keys.0
         self.lastKey = keys.1
         self.keyStep = keys.2
+        self.numKeysAt = numKeysAt
         self.group = group
         self.since = since
         self.complexity = complexity
@@ -107,8 +112,24 @@ public final class CommandSpec: Sendable {
         arity >= 0 ? count == arity : count >= -arity
     }
 
+    /// Whether the command names any key.
+    @inline(__always)
+    public var hasKeys: Bool { firstKey > 0 || numKeysAt > 0 }
+
+    /// Whether the command names exactly one key, at `firstKey`.
+    @inline(__always)
+    public var isSingleKey: Bool { firstKey > 0 && lastKey == firstKey && numKeysAt == 0 }
+
     /// The positions of keys among `arguments`.
-    public func keyPositions(argumentCount: Int) -> [Int] {
+    public func keyPositions(_ arguments: CommandArguments) -> [Int] {
+        let argumentCount = arguments.count
+        if numKeysAt > 0 {
+            var positions = firstKey > 0 && firstKey < numKeysAt ? [firstKey] : []
+            guard numKeysAt < argumentCount, let n = arguments.integer(numKeysAt), n > 0 else { return positions }
+            let last = min(numKeysAt + n, argumentCount - 1)
+            if last > numKeysAt { positions += Array(numKeysAt + 1...last) }
+            return positions
+        }
         guard firstKey > 0 else { return [] }
         let last = lastKey < 0 ? argumentCount + lastKey : lastKey
         guard last >= firstKey else { return [] }

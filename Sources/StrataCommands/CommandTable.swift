@@ -7,7 +7,8 @@ public enum CommandTable {
     private static let server = "server"
     private static let transactions = "transactions"
 
-    public static let all: [CommandSpec] = strings + keys + connections + servers + transactionCommands
+    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets
+        + connections + servers + transactionCommands
 
     static let strings: [CommandSpec] = [
         CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: string, since: "1.0.0",

@@ -43,10 +43,10 @@ enum KeyCommands {
 
     static func type(_ c: inout CommandContext) {
         let db = c.database, now = c.now
-        let exists = c.withKey(1) { shard, key, hash in
-            shard.find(database: db, key: key, hash: hash, now: now, access: .peek) != nil
+        let kind = c.withKey(1) { shard, key, hash in
+            shard.find(database: db, key: key, hash: hash, now: now, access: .peek)?.kind
         }
-        c.reply.simpleString(exists ? "string" : "none")
+        c.reply.simpleString(kind?.name ?? "none")
     }
 
     static func rename(_ c: inout CommandContext) { renameGeneric(&c, onlyIfAbsent: false) }
@@ -69,12 +69,18 @@ enum KeyCommands {
                 targetShard.remove(target)
             }
             let expireAt = source.header.expireAt
+            // The source leaves first: a collection then moves to its new key as it is (the
+            // removed entry, kept alive by `source`, still holds it).
+            keyspace.shard(for: sourceHash).remove(source)
             arguments.withBytes(2) { key in
-                source.withValue { value in
-                    _ = targetShard.insert(database: db, key: key, hash: targetHash, value: value, expireAt: expireAt, now: now)
+                if let collection = source.collection {
+                    _ = targetShard.insert(database: db, key: key, hash: targetHash, collection: collection, expireAt: expireAt, now: now)
+                } else {
+                    source.withValue { value in
+                        _ = targetShard.insert(database: db, key: key, hash: targetHash, value: value, expireAt: expireAt, now: now)
+                    }
                 }
             }
-            keyspace.shard(for: sourceHash).remove(source)
             return .renamed
         }
         switch result {
@@ -127,9 +133,14 @@ enum KeyCommands {
             }
             let expireAt = source.header.expireAt
             arguments.withBytes(2) { key in
-                source.withValue { value in
-                    _ = targetShard.insert(database: targetDatabase, key: key, hash: targetHash, value: value,
+                if let collection = source.collection {
+                    _ = targetShard.insert(database: targetDatabase, key: key, hash: targetHash, collection: collection.copy(),
                                            expireAt: expireAt, now: now)
+                } else {
+                    source.withValue { value in
+                        _ = targetShard.insert(database: targetDatabase, key: key, hash: targetHash, value: value,
+                                               expireAt: expireAt, now: now)
+                    }
                 }
             }
             return true
@@ -170,10 +181,11 @@ enum KeyCommands {
             i += 2
         }
         var keys: [[UInt8]] = []
-        let typeMatches = typeName == nil || typeName! == Array("string".utf8)
+        // A type name Redis does not know matches no key, as in Redis 7.0.
+        let wanted: ValueKind?? = typeName.map { ValueKind(name: String(decoding: $0, as: UTF8.self)) }
         let next = c.keyspace.scan(database: c.database, cursor: cursor, count: count, now: c.now,
                                    locked: c.shardsLocked) { entry in
-            guard typeMatches else { return }
+            if let wanted, entry.kind != wanted { return }
             entry.withKey { key in
                 if let pattern, !GlobPattern.matches(pattern: pattern, key) { return }
                 keys.append(Array(key))
@@ -333,9 +345,13 @@ enum KeyCommands {
 
     static func objectEncoding(_ c: inout CommandContext) {
         withEntry(&c) { c, entry, _ in
-            let encoding: String = entry.withValue { value in
-                if value.count <= 20, RESPNumber.parseInt(value) != nil { return "int" }
-                return value.count <= 44 ? "embstr" : "raw"
+            // Read under the lock: a collection's encoding changes as it grows.
+            let encoding: String = c.withKey(2) { _, _, _ in
+                if let collection = entry.collection { return collection.encodingName }
+                return entry.withValue { value in
+                    if value.count <= 20, RESPNumber.parseInt(value) != nil { return "int" }
+                    return value.count <= 44 ? "embstr" : "raw"
+                }
             }
             c.reply.bulk(encoding)
         }

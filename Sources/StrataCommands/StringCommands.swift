@@ -115,6 +115,7 @@ enum StringCommands {
         let (previous, written): (Entry?, Bool) = c.withKey(key) { shard, keyBytes, hash in
             let existing = shard.find(database: db, key: keyBytes, hash: hash, now: now,
                                       access: options.get ? .read : .write)
+            if options.get, let existing, existing.kind != .string { return (existing, false) }
             if (options.nx && existing != nil) || (options.xx && existing == nil) {
                 return (existing, false)
             }
@@ -172,7 +173,7 @@ enum StringCommands {
         let db = c.database, now = c.now
         let entry = c.withKey(1) { shard, key, hash -> Entry? in
             guard let entry = shard.find(database: db, key: key, hash: hash, now: now, access: .read) else { return nil }
-            shard.remove(entry)
+            if entry.kind == .string { shard.remove(entry) }
             return entry
         }
         c.bulk(entry)
@@ -181,10 +182,11 @@ enum StringCommands {
     static func getex(_ c: inout CommandContext) {
         guard let options = ExpiryOptions.parse(&c, from: 2, type: .get) else { return }
         let db = c.database, now = c.now
-        let exists = c.withKey(1) { shard, key, hash in
-            shard.find(database: db, key: key, hash: hash, now: now, access: .peek) != nil
+        let kind = c.withKey(1) { shard, key, hash in
+            shard.find(database: db, key: key, hash: hash, now: now, access: .peek)?.kind
         }
-        guard exists else { c.reply.null(); return }
+        guard let kind else { c.reply.null(); return }
+        guard kind == .string else { c.wrongType(); return }
         guard let expireAt = options.expireAt(&c) else { return }
         let entry = c.withKey(1) { shard, key, hash -> Entry? in
             guard let entry = shard.find(database: db, key: key, hash: hash, now: now, access: .read) else { return nil }
@@ -215,7 +217,8 @@ enum StringCommands {
             }
         }
         c.reply.arrayHeader(count)
-        for entry in entries { c.bulk(entry) }
+        // A key of another type reads as missing, as in Redis.
+        for entry in entries { c.bulk(entry?.kind == .string ? entry : nil) }
     }
 
     static func mset(_ c: inout CommandContext) {
@@ -275,7 +278,7 @@ enum StringCommands {
         incrBy(&c, -decrement)
     }
 
-    private enum CounterResult { case value(Int), notInteger, overflow }
+    private enum CounterResult { case value(Int), notInteger, overflow, wrongType }
 
     private static func incrBy(_ c: inout CommandContext, _ increment: Int) {
         let db = c.database, now = c.now
@@ -283,6 +286,7 @@ enum StringCommands {
             let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
             var current = 0
             if let existing {
+                guard existing.kind == .string else { return .wrongType }
                 guard let parsed = existing.withValue({ RESPNumber.parseInt($0) }) else { return .notInteger }
                 current = parsed
             }
@@ -302,10 +306,11 @@ enum StringCommands {
         case .value(let v): c.reply.integer(v)
         case .notInteger: c.notInteger()
         case .overflow: c.error("ERR increment or decrement would overflow")
+        case .wrongType: c.wrongType()
         }
     }
 
-    private enum FloatResult { case value([UInt8]), notFloat, nanOrInfinity }
+    private enum FloatResult { case value([UInt8]), notFloat, nanOrInfinity, wrongType }
 
     static func incrbyfloat(_ c: inout CommandContext) {
         let db = c.database, now = c.now
@@ -314,6 +319,7 @@ enum StringCommands {
             let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
             var current: LongDouble = 0
             if let existing {
+                guard existing.kind == .string else { return .wrongType }
                 guard let parsed = existing.withValue({ LongDouble.parseRedis($0) }) else { return .notFloat }
                 current = parsed
             }
@@ -334,12 +340,13 @@ enum StringCommands {
         case .value(let text): c.reply.bulk(text)
         case .notFloat: c.notFloat()
         case .nanOrInfinity: c.error("ERR increment would produce NaN or Infinity")
+        case .wrongType: c.wrongType()
         }
     }
 
     // MARK: - Byte ranges
 
-    private enum LengthResult { case length(Int), tooLong }
+    private enum LengthResult { case length(Int), tooLong, wrongType }
 
     static func append(_ c: inout CommandContext) {
         let db = c.database, now = c.now
@@ -351,6 +358,7 @@ enum StringCommands {
                     shard.insert(database: db, key: key, hash: hash, value: suffix, expireAt: 0, now: now)
                     return .length(suffix.count)
                 }
+                guard existing.kind == .string else { return .wrongType }
                 let total = existing.valueCount + suffix.count
                 guard total <= limit else { return .tooLong }
                 var combined = [UInt8]()
@@ -364,15 +372,17 @@ enum StringCommands {
         switch result {
         case .length(let n): c.reply.integer(n)
         case .tooLong: c.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        case .wrongType: c.wrongType()
         }
     }
 
     static func strlen(_ c: inout CommandContext) {
         let db = c.database, now = c.now
-        let length = c.withKey(1) { shard, key, hash in
-            shard.find(database: db, key: key, hash: hash, now: now, access: .read)?.valueCount ?? 0
+        let entry = c.withKey(1) { shard, key, hash in
+            shard.find(database: db, key: key, hash: hash, now: now, access: .read)
         }
-        c.reply.integer(length)
+        guard entry?.kind ?? .string == .string else { c.wrongType(); return }
+        c.reply.integer(entry?.valueCount ?? 0)
     }
 
     static func getrange(_ c: inout CommandContext) {
@@ -384,6 +394,7 @@ enum StringCommands {
             c.reply.bulk([])
             return
         }
+        guard entry.kind == .string else { c.wrongType(); return }
         let length = entry.valueCount
         if start < 0 && end < 0 && start > end { c.reply.bulk([]); return }
         if start < 0 { start = length + start }
@@ -407,6 +418,7 @@ enum StringCommands {
         let result = c.withKey(1) { shard, key, hash -> LengthResult in
             arguments.withBytes(3) { patch in
                 let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
+                if let existing, existing.kind != .string { return .wrongType }
                 let oldLength = existing?.valueCount ?? 0
                 if patch.isEmpty { return .length(oldLength) }
                 let (total, overflow) = offset.addingReportingOverflow(patch.count)
@@ -429,6 +441,7 @@ enum StringCommands {
         switch result {
         case .length(let n): c.reply.integer(n)
         case .tooLong: c.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        case .wrongType: c.wrongType()
         }
     }
 }

@@ -93,7 +93,7 @@ enum TransactionCommands {
                                   keyspace: Keyspace) -> [Int]? {
         var hashes: [UInt64] = []
         for command in queue {
-            let positions = command.spec.keyPositions(argumentCount: command.arguments.count)
+            let positions = command.spec.keyPositions(command.arguments)
             if positions.isEmpty { return nil }
             for position in positions {
                 hashes.append(command.arguments.withBytes(position) { keyspace.hasher.hash($0) })

@@ -1,4 +1,5 @@
 import CSQLite
+import StrataStore
 import NIOConcurrencyHelpers
 
 /// The SQLite file behind the L3 tier: an append-only log of key versions.
@@ -10,7 +11,7 @@ import NIOConcurrencyHelpers
 /// See docs/durability.md.
 public final class L3Store: @unchecked Sendable {
     /// Schema version written to `PRAGMA user_version`; files from a newer version are refused.
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
     /// Page size of new files.
     public static let pageSize = 8192
 
@@ -73,19 +74,38 @@ public final class L3Store: @unchecked Sendable {
                 COMMIT;
                 """)
         }
+        if version < 2 {
+            // Version 2: values of every Redis type. `type` is ValueKind's raw value (0: string,
+            // the only type version 1 had); a collection's value is its encoding.
+            try writer.execute("""
+                BEGIN;
+                ALTER TABLE log ADD COLUMN type INTEGER NOT NULL DEFAULT 0;
+                PRAGMA user_version = 2;
+                COMMIT;
+                """)
+        }
     }
 
-    /// Reads every row in order (start-up recovery). `row` gets seq, db, key, expireAt,
-    /// isTombstone.
-    public func scan(_ row: (Int64, Int, UnsafeRawBufferPointer, Int64, Bool) -> Void) throws(SQLiteError) {
-        let statement = try writer.prepare("SELECT seq, db, key, expire_at, value IS NULL FROM log ORDER BY seq")
+    /// One row as start-up recovery sees it (its value stays on disk).
+    public struct RowHeader {
+        public var seq: Int64
+        public var database: Int
+        public var expireAt: Int64
+        public var isTombstone: Bool
+        /// The value's type (a row of a type this build does not know reads as a tombstone).
+        public var kind: ValueKind
+    }
+
+    /// Reads every row in order (start-up recovery), with its key.
+    public func scan(_ row: (RowHeader, UnsafeRawBufferPointer) -> Void) throws(SQLiteError) {
+        let statement = try writer.prepare("SELECT seq, db, key, expire_at, value IS NULL, type FROM log ORDER BY seq")
         defer { statement.reset() }
         while try statement.step() {
-            let seq = statement.int64(0)
-            let db = Int(statement.int64(1))
-            let expireAt = statement.int64(3)
-            let tombstone = statement.int64(4) != 0
-            statement.withBlob(2) { row(seq, db, $0, expireAt, tombstone) }
+            let kind = ValueKind(rawValue: UInt8(truncatingIfNeeded: statement.int64(5)))
+            let header = RowHeader(seq: statement.int64(0), database: Int(statement.int64(1)),
+                                   expireAt: statement.int64(3), isTombstone: statement.int64(4) != 0 || kind == nil,
+                                   kind: kind ?? .string)
+            statement.withBlob(2) { row(header, $0) }
         }
     }
 
@@ -95,14 +115,15 @@ public final class L3Store: @unchecked Sendable {
     func integerReset(_ sql: String) throws(SQLiteError) -> Int64 { try writer.integer(sql) }
 
     /// Reads one value by row (a cold read). Runs on a reader thread, never an event loop.
-    public func readValue(row: Int64) throws(SQLiteError) -> [UInt8]? {
+    public func readValue(row: Int64) throws(SQLiteError) -> (kind: ValueKind, bytes: [UInt8])? {
         let connection = try takeReader()
         defer { returnReader(connection) }
-        let statement = try connection.prepare("SELECT value FROM log WHERE seq = ?")
+        let statement = try connection.prepare("SELECT value, type FROM log WHERE seq = ?")
         statement.bind(1, row)
         defer { statement.reset() }
-        guard try statement.step(), !statement.isNull(0) else { return nil }
-        return statement.withBlob(0) { Array($0) }
+        guard try statement.step(), !statement.isNull(0),
+              let kind = ValueKind(rawValue: UInt8(truncatingIfNeeded: statement.int64(1))) else { return nil }
+        return (kind, statement.withBlob(0) { Array($0) })
     }
 
     private func takeReader() throws(SQLiteError) -> SQLiteConnection {

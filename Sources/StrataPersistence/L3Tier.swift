@@ -37,16 +37,18 @@ public final class L3Tier: ColdStorage, Sendable {
             var count = 0
             do {
                 let keyspace = self.keyspace
-                try store.scan { row, db, key, expireAt, tombstone in
+                try store.scan { header, key in
+                    let db = header.database, expireAt = header.expireAt
                     guard db < keyspace.databases else { return }
                     let hash = keyspace.hasher.hash(key)
                     let shard = keyspace.shard(for: hash)
                     let now = WallClock.milliseconds()
                     shard.lock.withLock {
-                        if tombstone || (expireAt != 0 && now > expireAt) {
+                        if header.isTombstone || (expireAt != 0 && now > expireAt) {
                             shard.loadTombstone(database: db, key: key, hash: hash)
                         } else {
-                            shard.loadStub(database: db, key: key, hash: hash, expireAt: expireAt, row: row, now: now)
+                            shard.loadStub(database: db, key: key, hash: hash, expireAt: expireAt, row: header.seq,
+                                           now: now, kind: header.kind)
                         }
                     }
                     count += 1
@@ -122,7 +124,16 @@ public final class L3Tier: ColdStorage, Sendable {
                         // No row: the key was deleted meanwhile; drop the stale stub rather than
                         // read it again forever.
                         guard let value else { return shard.remove(stub) }
-                        value.withUnsafeBytes { _ = shard.warm(stub, value: $0, now: now) }
+                        if value.kind == .string {
+                            value.bytes.withUnsafeBytes { _ = shard.warm(stub, value: $0, now: now) }
+                        } else if let collection = value.bytes.withUnsafeBytes({ CollectionValue.decode(kind: value.kind, $0) }) {
+                            shard.warm(stub, collection: collection, now: now)
+                        } else {
+                            // A damaged row: the value cannot be had. Dropping the key beats
+                            // reading the row again forever.
+                            print("strata: L3 row \(read.row) holds no valid \(value.kind.name) value; key dropped")
+                            shard.remove(stub)
+                        }
                     }
                 }
             }

@@ -373,8 +373,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
 
     private func insertStatement(rows: Int, bindingSeq: Bool) throws(SQLiteError) -> SQLiteStatement {
         if let statement = (bindingSeq ? seqInserts : inserts)[rows - 1] { return statement }
-        let tuple = bindingSeq ? "(?, ?, ?, ?, ?)" : "(?, ?, ?, ?)"
-        let columns = bindingSeq ? "seq, db, key, value, expire_at" : "db, key, value, expire_at"
+        let tuple = bindingSeq ? "(?, ?, ?, ?, ?, ?)" : "(?, ?, ?, ?, ?)"
+        let columns = bindingSeq ? "seq, db, key, value, expire_at, type" : "db, key, value, expire_at, type"
         let values = Array(repeating: tuple, count: rows).joined(separator: ", ")
         let statement = try store.writer.prepare("INSERT INTO log (\(columns)) VALUES \(values)")
         if bindingSeq { seqInserts[rows - 1] = statement } else { inserts[rows - 1] = statement }
@@ -410,7 +410,8 @@ public final class WriteBatcher: JournalConsumer, @unchecked Sendable {
                 insert.bindNull(parameter + 2)
             }
             insert.bind(parameter + 3, record.expireAt)
-            parameter += 4
+            insert.bind(parameter + 4, Int64(record.kind == .write ? record.valueKind.rawValue : 0))
+            parameter += 5
         }
         try insert.step()
         if !bindingSeq && store.writer.lastInsertRowID != last {

@@ -33,18 +33,23 @@ public struct EntryHeader {
     public internal(set) var database: UInt8
     /// Accesses, saturating; for OBJECT FREQ.
     public internal(set) var frequency: UInt8
+    /// The value's type. For a collection, the value bytes are a retained reference to its
+    /// ``CollectionValue`` (see ``Entry/collection``); a cold stub keeps the type, not the value.
+    public internal(set) var kind: ValueKind
     /// Index of this entry's pending record in its shard's journal, or -1 (see Journal.swift).
     @usableFromInline var journalSlot: Int32
 }
 
 /// One key and its value, in a single allocation: header, key bytes, value bytes.
 ///
-/// Values are immutable once stored: a write that changes the value stores a new entry in the old
-/// one's place, so a reader holding an entry never sees it change.
+/// String values are immutable once stored: a write that changes the value stores a new entry in
+/// the old one's place, so a reader holding an entry never sees it change. A collection (hash,
+/// list, set, sorted set) is an object the entry holds a reference to, changed in place under
+/// the shard's lock (see ``CollectionValue``).
 public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     static func make(
         key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer,
-        database: Int, expireAt: Int64, now: UInt32
+        database: Int, expireAt: Int64, now: UInt32, kind: ValueKind = .string
     ) -> Entry {
         let total = key.count + value.count
         let buffer = Entry.create(minimumCapacity: total) { _ in
@@ -52,7 +57,7 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
                 chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, l3Row: 0, hash: hash,
                 keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
                 lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0,
-                journalSlot: -1)
+                kind: kind, journalSlot: -1)
         }
         let entry = unsafeDowncast(buffer, to: Entry.self)
         entry.withUnsafeMutablePointerToElements { elements in
@@ -61,6 +66,43 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
             if value.count > 0 { (raw + key.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         }
         return entry
+    }
+
+    /// An entry holding `collection` (retained until the entry is freed).
+    static func make(key: UnsafeRawBufferPointer, hash: UInt64, collection: CollectionValue, database: Int,
+                     expireAt: Int64, now: UInt32) -> Entry {
+        let reference = Unmanaged.passRetained(collection).toOpaque()
+        var bits = UInt(bitPattern: reference)
+        return withUnsafeBytes(of: &bits) { pointer in
+            make(key: key, hash: hash, value: pointer, database: database, expireAt: expireAt, now: now,
+                 kind: collection.kind)
+        }
+    }
+
+    /// Whether the value bytes are a reference to a collection (a warm, non-string entry).
+    @inline(__always)
+    var holdsCollection: Bool {
+        header.kind != .string && header.tier != .l3 && header.valueLength == UInt32(MemoryLayout<UInt>.size)
+    }
+
+    deinit {
+        if holdsCollection { collectionReference.release() }
+    }
+
+    private var collectionReference: Unmanaged<CollectionValue> {
+        let offset = keyCount
+        let bits = withUnsafeMutablePointerToElements {
+            UnsafeRawPointer($0 + offset).loadUnaligned(as: UInt.self)
+        }
+        return Unmanaged.fromOpaque(UnsafeRawPointer(bitPattern: bits)!)
+    }
+
+    /// The value's type.
+    @inlinable public var kind: ValueKind { header.kind }
+
+    /// The collection this warm entry holds, or nil for a string or a cold stub.
+    public var collection: CollectionValue? {
+        holdsCollection ? collectionReference.takeUnretainedValue() : nil
     }
 
     /// A copy with a new value, the same key and metadata, and last access `lastAccess` (not
@@ -78,9 +120,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     /// A cold stub (L3 only): key and metadata, value left on disk at row `l3Row`.
     static func makeStub(key: UnsafeRawBufferPointer, hash: UInt64, database: Int, expireAt: Int64,
-                         row: Int64, now: UInt32) -> Entry {
+                         row: Int64, now: UInt32, kind: ValueKind) -> Entry {
         let entry = make(key: key, hash: hash, value: UnsafeRawBufferPointer(start: nil, count: 0),
-                         database: database, expireAt: expireAt, now: now)
+                         database: database, expireAt: expireAt, now: now, kind: kind)
         entry.header.tier = .l3
         entry.header.l3Row = row
         return entry
@@ -113,7 +155,8 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         }
     }
 
-    /// Calls `body` with the value's bytes, valid only during the call.
+    /// Calls `body` with the value's bytes, valid only during the call. Strings only: callers
+    /// check ``kind`` first (a collection's bytes are a reference).
     @inline(__always)
     public func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let offset = keyCount
@@ -138,7 +181,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     /// value) as the allocator rounds it (glibc: one extra word, 16-byte granules).
     @inline(__always)
     var cost: Int {
-        Entry.cost(keyLength: keyCount, valueLength: valueCount)
+        let base = Entry.cost(keyLength: keyCount, valueLength: valueCount)
+        guard header.kind != .string, holdsCollection else { return base }
+        return base + collectionReference._withUnsafeGuaranteedRef { $0.accountedCost }
     }
 
     @inline(__always)

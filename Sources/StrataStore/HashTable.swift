@@ -170,6 +170,11 @@ struct TierList {
         bytes -= entry.cost
     }
 
+    /// A linked collection changed size (see ``Shard/collectionChanged(_:)``).
+    mutating func adjustBytes(by delta: Int) {
+        bytes += delta
+    }
+
     mutating func moveToFront(_ entry: Entry) {
         guard head !== entry else { return }
         remove(entry)

@@ -38,6 +38,8 @@ public struct JournalRecord: Sendable {
     public enum Kind: UInt8, Sendable { case write, delete, expire }
     public var kind: Kind
     public var database: UInt8
+    /// The value's type (`.write` only); a collection's value is its encoding (see ``CollectionValue/encoded()``).
+    public var valueKind: ValueKind = .string
     public var keyLength: UInt32
     /// The value's length (`.write` only).
     public var valueLength: UInt32
@@ -215,12 +217,23 @@ extension Shard {
     @inline(__always)
     private func copy(_ entry: Entry, kind: JournalRecord.Kind, row: Int64, into bytes: inout [UInt8]) -> JournalRecord {
         let (key, value) = entry.unsafeKeyAndValue
-        let record = JournalRecord(
+        var record = JournalRecord(
             kind: kind, database: entry.header.database, keyLength: UInt32(key.count),
             valueLength: kind == .write ? UInt32(value.count) : 0, offset: bytes.count,
             expireAt: kind == .write ? entry.header.expireAt : 0, row: row)
         bytes.append(contentsOf: key)
-        if kind == .write { bytes.append(contentsOf: value) }
+        if kind == .write {
+            if let collection = entry.collection {
+                // Encoded now, under the shard's lock: the batch holds this version whatever
+                // the collection becomes later. Changes between two drains cost one encoding.
+                let start = bytes.count
+                collection.encode(appendingTo: &bytes)
+                record.valueKind = collection.kind
+                record.valueLength = UInt32(bytes.count - start)
+            } else {
+                bytes.append(contentsOf: value)
+            }
+        }
         return record
     }
 }

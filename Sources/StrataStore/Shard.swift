@@ -203,12 +203,73 @@ public final class Shard: @unchecked Sendable {
         return entry
     }
 
+    /// Stores a new key (which must not exist) holding `collection`, in L2.
+    @discardableResult
+    public func insert(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, collection: CollectionValue,
+                       expireAt: Int64, now: Int64) -> Entry {
+        collection.accountedCost = collection.cost
+        let entry = Entry.make(key: key, hash: hash, collection: collection, database: database, expireAt: expireAt,
+                               now: keyspace.clockSeconds(now))
+        changeTable(database) { $0.insert(entry) }
+        l2.pushFront(entry)
+        if expireAt != 0 { addVolatile(entry) }
+        touchWatchers(database: database, key: key)
+        reportMemory()
+        journalWrite(entry, replacing: nil)
+        return entry
+    }
+
+    /// Replaces an existing entry (of any type) by one holding `collection`, keeping its TTL
+    /// unless `expireAt` is given.
+    @discardableResult
+    public func replaceValue(_ old: Entry, with collection: CollectionValue, expireAt: Int64? = nil, now: Int64) -> Entry {
+        collection.accountedCost = collection.cost
+        let new = old.withKey {
+            Entry.make(key: $0, hash: old.header.hash, collection: collection, database: Int(old.header.database),
+                       expireAt: old.header.expireAt, now: old.header.lastAccess)
+        }
+        new.header.tier = old.header.tier == .l3 ? .l2 : old.header.tier
+        new.header.frequency = old.header.frequency
+        return install(new, replacing: old, expireAt: expireAt, now: now)
+    }
+
+    /// A collection entry's value was changed in place: counts its new size, records the change
+    /// for L3 and WATCH, and deletes the key if the collection is now empty (as Redis deletes an
+    /// emptied hash, list, set or sorted set). Call it once per command, after the change.
+    public func collectionChanged(_ entry: Entry) {
+        guard let collection = entry.collection else { return }
+        if collection.count == 0 {
+            remove(entry)
+            return
+        }
+        let delta = collection.cost - collection.accountedCost
+        if delta != 0 {
+            // The tier list counted the old size; it must subtract the same on removal.
+            switch entry.header.tier {
+            case .l1: l1.adjustBytes(by: delta)
+            case .l2: l2.adjustBytes(by: delta)
+            case .l3: break
+            }
+            collection.accountedCost = collection.cost
+            reportMemory()
+        }
+        entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
+        // The committed row no longer holds this version: not evictable until recommitted.
+        entry.header.l3Row = 0
+        journalWrite(entry, replacing: nil)
+    }
+
     /// Replaces an existing entry's value, keeping its TTL unless `expireAt` is given.
     @discardableResult
     public func replaceValue(_ old: Entry, with value: UnsafeRawBufferPointer, expireAt: Int64? = nil, now: Int64) -> Entry {
         // The key's last access, not this write's: `touch` below decides by it whether the new
         // version moves to L1's front (it takes `old`'s place in the list).
         let new = old.withValue(value, lastAccess: old.header.lastAccess)
+        return install(new, replacing: old, expireAt: expireAt, now: now)
+    }
+
+    /// Puts `new` in `old`'s place: table, tier list, volatile index, journal.
+    private func install(_ new: Entry, replacing old: Entry, expireAt: Int64?, now: Int64) -> Entry {
         let database = Int(old.header.database)
         tables[database].replace(old, with: new)
         switch old.header.tier {
@@ -297,7 +358,8 @@ public final class Shard: @unchecked Sendable {
     private func makeCold(_ entry: Entry) {
         let stub = entry.withKey {
             Entry.makeStub(key: $0, hash: entry.header.hash, database: Int(entry.header.database),
-                           expireAt: entry.header.expireAt, row: entry.header.l3Row, now: entry.header.lastAccess)
+                           expireAt: entry.header.expireAt, row: entry.header.l3Row, now: entry.header.lastAccess,
+                           kind: entry.kind)
         }
         tables[Int(entry.header.database)].replace(entry, with: stub)
         if entry.header.tier == .l1 { l1.remove(entry) } else { l2.remove(entry) }
@@ -309,13 +371,34 @@ public final class Shard: @unchecked Sendable {
         rememberStub(stub)
     }
 
-    /// Loads a stub's value (read from L3) into L2. Returns false if the key changed meanwhile.
+    /// Loads a stub's string value (read from L3) into L2. Returns false if the key changed meanwhile.
     @discardableResult
     public func warm(_ stub: Entry, value: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        warm(stub, string: value, collection: nil, now: now)
+    }
+
+    /// Loads a stub's collection (read from L3 and decoded) into L2. Returns false if the key
+    /// changed meanwhile.
+    @discardableResult
+    public func warm(_ stub: Entry, collection: CollectionValue, now: Int64) -> Bool {
+        warm(stub, string: UnsafeRawBufferPointer(start: nil, count: 0), collection: collection, now: now)
+    }
+
+    private func warm(_ stub: Entry, string value: UnsafeRawBufferPointer, collection: CollectionValue?, now: Int64) -> Bool {
         guard !stub.isWarm, stub.withKey({ tables[Int(stub.header.database)].find($0, hash: stub.header.hash) }) === stub else {
             return false
         }
-        let entry = stub.withValue(value, lastAccess: keyspace.clockSeconds(now))
+        let entry: Entry
+        if let collection {
+            collection.accountedCost = collection.cost
+            entry = stub.withKey {
+                Entry.make(key: $0, hash: stub.header.hash, collection: collection, database: Int(stub.header.database),
+                           expireAt: stub.header.expireAt, now: keyspace.clockSeconds(now))
+            }
+            entry.header.frequency = stub.header.frequency
+        } else {
+            entry = stub.withValue(value, lastAccess: keyspace.clockSeconds(now))
+        }
         entry.header.tier = .l2
         entry.header.l3Row = stub.header.l3Row
         tables[Int(stub.header.database)].replace(stub, with: entry)
@@ -341,10 +424,11 @@ public final class Shard: @unchecked Sendable {
 
 
     /// Adds (or replaces) a stub while loading L3 at start-up; no observer call.
-    public func loadStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, expireAt: Int64, row: Int64, now: Int64) {
+    public func loadStub(database: Int, key: UnsafeRawBufferPointer, hash: UInt64, expireAt: Int64, row: Int64, now: Int64,
+                         kind: ValueKind = .string) {
         if let existing = tables[database].find(key, hash: hash) { unlink(existing) }
         let stub = Entry.makeStub(key: key, hash: hash, database: database, expireAt: expireAt, row: row,
-                                  now: keyspace.clockSeconds(now))
+                                  now: keyspace.clockSeconds(now), kind: kind)
         changeTable(database) { $0.insert(stub) }
         if expireAt != 0 { addVolatile(stub) }
         rememberStub(stub)

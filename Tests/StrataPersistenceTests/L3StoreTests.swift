@@ -32,11 +32,11 @@ import Testing
         let keyspace = Keyspace(databases: 4, shardCount: 4, now: 1_000)
         let store = try L3Store(path: path, synchronous: "NORMAL")
         var rows: [(Int64, Int, [UInt8], Bool)] = []
-        try store.scan { row, db, key, _, tombstone in rows.append((row, db, Array(key), tombstone)) }
+        try store.scan { header, key in rows.append((header.seq, header.database, Array(key), header.isTombstone)) }
         #expect(rows.count == 1)
         #expect(rows[0].1 == 1)
         #expect(rows[0].2 == Array("a".utf8))
-        #expect(try store.readValue(row: rows[0].0) == Array("one".utf8))
+        #expect(try store.readValue(row: rows[0].0)?.bytes == Array("one".utf8))
         _ = keyspace
     }
 
@@ -85,7 +85,7 @@ import Testing
                 shard.lock.withLock { shard.find(database: database, key: kb, hash: hash, now: 1_000, access: .peek) }
             })
             #expect(keyspace.isCommitted(entry), "\(key)")
-            #expect(try tier.store.readValue(row: entry.header.l3Row) == Array(value.utf8), "\(key) at row \(entry.header.l3Row)")
+            #expect(try tier.store.readValue(row: entry.header.l3Row)?.bytes == Array(value.utf8), "\(key) at row \(entry.header.l3Row)")
         }
         // Database 1's old rows went with the FLUSHDB; superseded rows of k0…k19 remain until
         // compaction.

@@ -32,10 +32,11 @@ import collections
 import os
 import random
 import time
-from dataclasses import dataclass
 
 import pytest
 
+from diff_op import Op
+from diff_types import TYPE_MIXINS, TYPE_COMMANDS
 from resp_client import (
     OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection,
     Simple, Verbatim,
@@ -75,25 +76,13 @@ IMPLEMENTED = [
     "expiretime", "pexpiretime", "persist", "flushdb", "flushall", "ping", "echo", "quit",
     "reset", "hello", "auth", "select", "client", "info", "config", "command", "time",
     "shutdown", "multi", "exec", "discard", "watch", "unwatch",
-]
+] + TYPE_COMMANDS
 
 # Never mutated into arity errors: commands that change what the generator must
 # know about the connection, and ones whose mutation could ask for output that
 # legitimately differs (a bare COMMAND lists every Redis command).
 NO_MUTATION = {"SELECT", "MULTI", "EXEC", "DISCARD", "RESET", "HELLO", "AUTH", "CLIENT", "WATCH",
                "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN"}
-
-
-@dataclass
-class Op:
-    args: list
-    kind: str = "exact"        # how to compare the replies
-    tiny_ttl: bool = False     # may set a 1-5 ms TTL: the batch ends here
-    compound: str | None = None  # "scan" or "randomkey": run on its own
-
-    @property
-    def name(self) -> str:
-        return self.args[0].decode("latin-1").upper() if self.args else ""
 
 
 def clip(reply, limit: int = 3000) -> str:
@@ -117,7 +106,7 @@ def fmt_args(args) -> str:
 # --------------------------------------------------------------------------
 
 
-class Generator:
+class Generator(*TYPE_MIXINS):
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.db = 0
@@ -612,6 +601,9 @@ class Generator:
         (3, g_rename), (3, g_copy), (2, g_dbsize), (6, g_expire), (5, g_ttl), (2, g_persist),
         (2, g_ping), (10, g_exec), (2, g_multi_misc), (1, g_unknown),
     ]
+    # The data types' commands (diff_types.py and the modules it names).
+    TABLE = TABLE + [entry for mixin in TYPE_MIXINS for entry in mixin.TABLE]
+    MULTI_TABLE = MULTI_TABLE + [entry for mixin in TYPE_MIXINS for entry in mixin.MULTI_TABLE]
 
 
 # --------------------------------------------------------------------------
@@ -676,6 +668,17 @@ class Comparer:
     def compare(self, kind, a, b):
         if isinstance(a, Error) or isinstance(b, Error) or kind == "exact":
             return None if a == b else "replies differ"
+        if kind == "pairs":
+            # A map (HGETALL…) in either protocol: the same pairs in any order.
+            pa, pb = pairs_of(a), pairs_of(b)
+            if pa is None or pb is None or type(a) is not type(b):
+                return None if a == b else "replies differ"
+            return None if sorted(pa, key=repr) == sorted(pb, key=repr) else "different pairs"
+        if kind == "count":
+            # Random picks (SRANDMEMBER…): the same type and number of elements.
+            if isinstance(a, Array) and isinstance(b, Array):
+                return None if len(a.items) == len(b.items) else "different counts"
+            return None if type(a) is type(b) else "different reply types"
         if kind == "sorted":
             if isinstance(a, Array) and isinstance(b, Array):
                 return None if sorted(a.items, key=repr) == sorted(b.items, key=repr) else "different key sets"

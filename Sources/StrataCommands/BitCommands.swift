@@ -1,0 +1,10 @@
+import StrataRESP
+import StrataStore
+
+extension CommandTable {
+    static let bitmaps: [CommandSpec] = [
+    ]
+}
+
+enum BitCommands {
+}

@@ -1,0 +1,17 @@
+"""One operation of the differential test (test_differential.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Op:
+    args: list
+    kind: str = "exact"        # how to compare the replies
+    tiny_ttl: bool = False     # may set a 1-5 ms TTL: the batch ends here
+    compound: str | None = None  # "scan" or "randomkey": run on its own
+
+    @property
+    def name(self) -> str:
+        return self.args[0].decode("latin-1").upper() if self.args else ""

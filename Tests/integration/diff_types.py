@@ -1,0 +1,23 @@
+"""The data types' share of the differential test (test_differential.py).
+
+Each module below holds a mixin class for the test's Generator: `g_*` methods that
+build one random Op each (they may use the Generator's helpers: key(), keys(),
+value(), int_arg(), float_arg(), name(), rng), and the class attributes
+
+    TABLE        [(weight, method)] outside MULTI
+    MULTI_TABLE  [(weight, method)] inside MULTI (no blocking waits, no tiny TTLs)
+    COMMANDS     the command names it covers (lower case)
+
+Replies are compared by the Op's `kind`: "exact" (default), "sorted" (an array in
+any order), "pairs" (a map or flat pair array in any order), "count" (random picks:
+type and length only), or the TTL tolerances.
+"""
+
+from diff_hash import HashOps
+from diff_list import ListOps
+from diff_set import SetOps
+from diff_zset import ZSetOps
+from diff_bit import BitOps
+
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps)
+TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]
