@@ -481,17 +481,23 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             if owner == view.selfIndex { return serveHere(spec, view, pool, &context) }
             return remote(spec, slot: slots[0], owner: owner, view, pool, &context)
         }
-        if mode == .proxy && slots.allSatisfy({ Int(view.owners[$0]) == view.selfIndex }) {
+        let merge = Merge(spec.name)
+        if mode == .proxy, merge != nil, slots.allSatisfy({ Int(view.owners[$0]) == view.selfIndex }) {
             // Several slots, all served here (this node's share of a split command, among others).
             return serveHere(spec, view, pool, &context)
         }
-        if mode == .proxy, context.client.transaction == nil, let merge = Merge(spec.name), let pool {
+        // Other multi-key commands (RENAME, SINTER, LMOVE, ZUNIONSTORE…) need one slot, as in
+        // Redis Cluster, whichever node the client is connected to.
+        if mode == .proxy, context.client.transaction == nil, let merge, let pool {
             split(spec, merge, positions: positions, slots: slots, view, pool, &context)
             return .handled
         }
         reject(&context, "CROSSSLOT Keys in request don't hash to the same slot")
         return .handled
     }
+
+    /// How long a forwarded blocking command may wait for its reply (BLPOP … 0 waits forever).
+    static let blockingLinkTimeout = TimeAmount.hours(24 * 365 * 10)
 
     private func reject(_ context: inout CommandContext, _ message: String) {
         if context.client.transaction != nil { context.client.transactionFailed = true }
@@ -509,7 +515,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let role = context.client.peerRole
         if role == .movingKeys {
             // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
-            // `SET … NX` cannot undo anything; a fetch reads what is left here.
+            // `RESTORE` without REPLACE cannot undo anything; a fetch reads what is left here.
             return serveHere(spec, view, pool, &context, forPeer: true)
         }
         if mode == .redirect {
@@ -534,6 +540,19 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         guard let pool else {
             reject(&context, "CLUSTERDOWN No connection to \(node.endpoint) from here")
+            return .handled
+        }
+        if spec.flags.contains(.blocking) {
+            // It may wait on the owner for as long as its timeout: on a connection of its own,
+            // closed once it answers, so the shared link's other clients are not held up. The
+            // owner ends the wait (its timeout, or a push there); the link gives up only when
+            // the connection fails.
+            let link = PeerLink(loop: pool.loop, host: node.host, port: node.port,
+                                resp3: context.client.protocolVersion == .resp3, password: pool.password,
+                                timeout: Self.blockingLinkTimeout, name: role != nil ? Self.relayName : Self.peerName)
+            let reply = send(context.arguments, to: link, &context)
+            reply.whenComplete { _ in link.close() }
+            context.deferredReply = reply
             return .handled
         }
         let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: role != nil)
@@ -584,7 +603,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 context.suspension = (loop.scheduleTask(in: .milliseconds(5)) {}.futureResult, true)
                 return .handled
             }
-            // (Keys moved between nodes carry their values: a hand-over's SET NX is not refused.)
+            // (Keys moved between nodes carry their values: a hand-over's RESTORE is not refused.)
             if !forPeer, !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
                let key = unknownBorrowedKey(spec, context.arguments, database: context.database, view, context) {
                 reject(&context, "TRYAGAIN The node that serves this key (\(key)) is down, and this node does not have "
@@ -607,8 +626,11 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return false
     }
 
-    /// SET with NX or XX depends on whether the key exists.
+    /// SET with NX or XX, and RESTORE without REPLACE (how keys move), depend on whether the key exists.
     private static func isConditionalSet(_ spec: CommandSpec, _ arguments: CommandArguments) -> Bool {
+        if spec.name == "restore" {
+            return !(4..<max(4, arguments.count)).contains { arguments.matches($0, "REPLACE") }
+        }
         guard spec.name == "set" else { return false }
         return (3..<max(3, arguments.count)).contains { arguments.matches($0, "NX") || arguments.matches($0, "XX") }
     }
@@ -678,7 +700,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     // MARK: - Receiving slots after a membership change
 
     /// After a membership change, the keys of the slots this node gains are still on the node
-    /// that served them, which hands them over in the background (`SET … NX`). Until it says it
+    /// that served them, which hands them over in the background (`RESTORE` without REPLACE). Until it says it
     /// is done (CLUSTER HANDOFF-DONE), the first command on such a key that is not here yet
     /// fetches it from that node first (as Redis Cluster's ASK sends a client to the importing
     /// node), so no command sees it missing or builds on a missing value (an INCR from 0). Keys
@@ -743,7 +765,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                     guard let from = state.from[HashSlot.slot(key)] else { return }
                     let entry = BorrowLedger.Key(database: database, bytes: Array(key))
                     if state.settled.contains(entry) {
-                        // A hand-over's `SET … NX` arrives after the key was settled here: it is
+                        // A hand-over's `RESTORE` (no REPLACE) arrives after the key was settled here: it is
                         // older. (A hand-back's plain SET or DEL is newer: it runs.)
                         if handoffClient && Self.isConditionalSet(spec, context.arguments) { dropHandoff = true }
                         return
@@ -779,8 +801,13 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return nil
         }
         if dropHandoff {
-            // SET … NX's "not set": the previous node deletes its copy, this one stays final.
-            context.reply.null()
+            // "Not stored" (SET … NX's null, RESTORE's BUSYKEY): the previous node deletes its
+            // copy, this one stays final.
+            if spec.name == "restore" {
+                context.reply.error("BUSYKEY Target key name already exists.")
+            } else {
+                context.reply.null()
+            }
             return .handled
         }
         guard !missing.isEmpty, let pool, let loop = context.eventLoop else { return nil }
@@ -788,7 +815,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         return .handled
     }
 
-    /// Copies keys from their previous nodes (value and TTL, `SET … NX` here through the
+    /// Copies keys from their previous nodes (DUMP and PTTL there, `RESTORE` here through the
     /// dispatcher), then marks them settled; fails if a node cannot be asked.
     private func fetch(_ keys: [(key: [UInt8], from: ClusterNodeAddress)], database: Int, server: ServerContext, pool: LoopPool,
                        on loop: any EventLoop) -> EventLoopFuture<Void> {
@@ -806,13 +833,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
     }
 
-    /// Reads one key from its previous node (asking again while that node still serves the slot,
-    /// until `until`) and stores it here with `SET … NX`.
+    /// Reads one key (DUMP, any type) from its previous node (asking again while that node still
+    /// serves the slot, until `until`) and stores it here with `RESTORE` (a key written here
+    /// meanwhile stays).
     private func fetchOne(_ key: [UInt8], from node: ClusterNodeAddress, database: Int, server: ServerContext,
                           pool: LoopPool, on loop: any EventLoop, until deadline: NIODeadline) -> EventLoopFuture<Void> {
         let parser = RESPValueParser(limits: RESPLimits(maxBulkLength: Int(Int32.max), maxMultibulkLength: Int(Int32.max)))
         let link = pool.link(to: node, resp3: false, password: pool.password, timeout: pool.timeout, name: Self.handoffName)
-        let value = link.send(Self.encode(CommandArguments(bytes: [Array("GET".utf8), key])), database: database)
+        let value = link.send(Self.encode(CommandArguments(bytes: [Array("DUMP".utf8), key])), database: database)
         let ttl = link.send(Self.encode(CommandArguments(bytes: [Array("PTTL".utf8), key])), database: database)
         return value.and(ttl).flatMap { [self] value, ttl in
             var value = value, ttl = ttl
@@ -831,11 +859,11 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 return loop.makeFailedFuture(CommandError("TRYAGAIN The key is moving from \(node.endpoint): \(message)"))
             }
             guard case .bulkString(let bytes) = found, remaining != -2 else { return loop.makeSucceededFuture(()) }
-            return Handoff.runHere(Handoff.setWords(key, bytes, ttl: remaining, nx: true), database: database,
+            return Handoff.runHere(Handoff.restoreWords(key, bytes, ttl: remaining, replace: false), database: database,
                                    server: server, on: loop)
                 .flatMapThrowing { reply in
                     // Not stored (OOM…): the key must not count as settled, or the hand-over's copy would be dropped.
-                    guard reply.readableBytesView.first != UInt8(ascii: "-") else {
+                    guard reply.readableBytesView.first != UInt8(ascii: "-") || Handoff.isBusyKey(reply) else {
                         let text = String(decoding: reply.readableBytesView.dropFirst().prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
                         throw CommandError("TRYAGAIN The key is moving here from \(node.endpoint) and could not be stored: \(text)")
                     }

@@ -8,11 +8,12 @@ import Synchronization
 /// Moves keys between nodes, on the health loop, in batches:
 ///
 /// - **Hand-over** (``trigger()``): after a change of membership or health, every key held here
-///   whose slot another node now serves goes there with `SET … NX` and its remaining TTL (a value
-///   written there since is newer and wins), then is deleted here.
+///   whose slot another node now serves goes there as a `DUMP` payload (any type), stored with
+///   `RESTORE` without REPLACE and its remaining TTL (a value written there since is newer and
+///   wins), then is deleted here.
 /// - **Hand-back** (``handBack(to:)``): a node that was down returns; every key written here for it
-///   meanwhile (the ``BorrowLedger``) goes back with a plain `SET` (this copy is newer than the one
-///   it kept) or, if deleted here, a `DEL`; the router sends it commands only once this is done.
+///   meanwhile (the ``BorrowLedger``) goes back with `RESTORE … REPLACE` (this copy is newer than
+///   the one it kept) or, if deleted here, a `DEL`; the router sends it commands only once this is done.
 ///
 /// Every read and delete here, and every write on the other node, runs through the dispatcher
 /// like a client's command (``CommandDispatcher/submit(_:as:server:on:)``): values that live only
@@ -231,25 +232,27 @@ final class Handoff: Sendable {
 
     // MARK: - Moving a batch
 
-    /// Reads `keys` here (values and TTLs), writes each on `node` (`SET`, with `NX` unless
-    /// `replace`; a key absent here is deleted there when it is in `deleted`), and deletes here
-    /// those the node acknowledged. Fails if any write failed; the future holds how many moved.
+    /// Reads `keys` here (DUMP payloads, of any type, and TTLs), writes each on `node`
+    /// (`RESTORE`, with `REPLACE` when `replace`; a key absent here is deleted there when it is
+    /// in `deleted`), and deletes here those the node acknowledged. Fails if any write failed;
+    /// the future holds how many moved.
     private func transfer(_ keys: [[UInt8]], database: Int, to node: ClusterNodeAddress, replace: Bool,
                           deleted: Set<[UInt8]>) -> EventLoopFuture<Int> {
         guard !keys.isEmpty else { return loop.makeSucceededFuture(0) }
-        let values = local([Array("MGET".utf8)] + keys, database: database)
+        let values = keys.map { local([Array("DUMP".utf8), $0], database: database) }
         let ttls = keys.map { local([Array("PTTL".utf8), $0], database: database) }
-        return values.and(EventLoopFuture.whenAllSucceed(ttls, on: loop)).flatMap { [self] values, ttls in
-            guard case .array(let items) = values, items.count == keys.count else {
-                return loop.makeFailedFuture(HandoffError(reason: "MGET here failed: \(values)"))
+        let allValues = EventLoopFuture.whenAllSucceed(values, on: loop)
+        return allValues.and(EventLoopFuture.whenAllSucceed(ttls, on: loop)).flatMap { [self] items, ttls in
+            if let failed = items.first(where: { if case .error = $0 { true } else { false } }) {
+                return loop.makeFailedFuture(HandoffError(reason: "DUMP here failed: \(failed)"))
             }
             let link = router.handoffLink(to: node, on: loop)
             var writes: [EventLoopFuture<ByteBuffer>] = []
             var present: [[UInt8]] = []
             for (i, key) in keys.enumerated() {
                 let words: [[UInt8]]
-                if case .bulkString(let value) = items[i], case .integer(let ttl) = ttls[i], ttl != -2 {
-                    words = Self.setWords(key, value, ttl: ttl, nx: !replace)
+                if case .bulkString(let payload) = items[i], case .integer(let ttl) = ttls[i], ttl != -2 {
+                    words = Self.restoreWords(key, payload, ttl: ttl, replace: replace)
                     present.append(key)
                 } else if deleted.contains(key) {
                     words = [Array("DEL".utf8), key]
@@ -262,7 +265,7 @@ final class Handoff: Sendable {
             // not lose what was moved).
             writes.append(link.send(PeerLink.encode(["CLUSTER", "BARRIER"]), database: database))
             return EventLoopFuture.whenAllSucceed(writes, on: loop).flatMap { [self, present] replies in
-                if let failed = replies.first(where: { $0.readableBytesView.first == UInt8(ascii: "-") }) {
+                if let failed = replies.first(where: { $0.readableBytesView.first == UInt8(ascii: "-") && !Self.isBusyKey($0) }) {
                     let text = String(decoding: failed.readableBytesView.dropFirst().prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
                     return loop.makeFailedFuture(HandoffError(reason: "\(node.endpoint) answered \(text)"))
                 }
@@ -301,12 +304,18 @@ extension Handoff {
         return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
     }
 
-    /// `SET key value [NX] [PX ttl]`: how a key moves, with what is left of its TTL (ms; ≤ 0: none).
-    static func setWords(_ key: [UInt8], _ value: ByteBuffer, ttl: Int, nx: Bool) -> [[UInt8]] {
-        var words = [Array("SET".utf8), key, Array(value.readableBytesView)]
-        if nx { words.append(Array("NX".utf8)) }
-        if ttl > 0 { words += [Array("PX".utf8), Array(String(ttl).utf8)] }
+    /// `RESTORE key ttl payload [REPLACE]`: how a key of any type moves, with what is left of its
+    /// TTL (ms; ≤ 0: none). Without REPLACE a key already there stays (`-BUSYKEY`, see
+    /// ``isBusyKey(_:)``), as `SET … NX` would leave it.
+    static func restoreWords(_ key: [UInt8], _ payload: ByteBuffer, ttl: Int, replace: Bool) -> [[UInt8]] {
+        var words = [Array("RESTORE".utf8), key, Array(String(max(0, ttl)).utf8), Array(payload.readableBytesView)]
+        if replace { words.append(Array("REPLACE".utf8)) }
         return words
+    }
+
+    /// Whether a reply is RESTORE's `-BUSYKEY`: the key exists there already, and that version wins.
+    static func isBusyKey(_ reply: ByteBuffer) -> Bool {
+        reply.readableBytesView.starts(with: "-BUSYKEY ".utf8)
     }
 }
 

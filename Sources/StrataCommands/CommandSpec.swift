@@ -36,6 +36,9 @@ public struct CommandFlags: OptionSet, Sendable {
     /// INFO's keyspace section): in proxy mode, on every node of the ring, so that the ring
     /// answers as one server.
     public static let wholeKeyspace = CommandFlags(rawValue: 1 << 15)
+    /// May wait for another client's write (BLPOP, BLMOVE, BZPOPMIN…): in proxy mode it is
+    /// forwarded on a connection of its own, so that it holds up no other client's replies.
+    public static let blocking = CommandFlags(rawValue: 1 << 16)
 
     /// The names COMMAND INFO reports.
     var names: [String] {
@@ -49,6 +52,7 @@ public struct CommandFlags: OptionSet, Sendable {
         if contains(.loading) { result.append("loading") }
         if contains(.stale) { result.append("stale") }
         if contains(.fast) { result.append("fast") }
+        if contains(.blocking) { result.append("blocking") }
         return result
     }
 }

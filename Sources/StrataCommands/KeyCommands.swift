@@ -330,6 +330,87 @@ enum KeyCommands {
         c.reply.integer(Int(milliseconds ? ttl : ttl / 1000 + (ttl % 1000 >= 500 ? 1 : 0)))
     }
 
+    // MARK: - DUMP and RESTORE
+
+    static func dump(_ c: inout CommandContext) {
+        let db = c.database, now = c.now
+        c.withKeyAndReply(1) { shard, key, hash, reply in
+            guard let entry = shard.find(database: db, key: key, hash: hash, now: now, access: .read) else {
+                return reply.null()
+            }
+            let payload = entry.collection.map { DumpPayload.make(collection: $0) }
+                ?? entry.withValue { DumpPayload.make(string: $0) }
+            reply.bulk(payload)
+        }
+    }
+
+    /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], with
+    /// Redis's checks in Redis's order.
+    static func restore(_ c: inout CommandContext) {
+        var replace = false, absoluteTTL = false
+        var idle: Int?, frequency: Int?
+        var j = 4
+        while j < c.arguments.count {
+            let more = c.arguments.count - j - 1
+            if c.arguments.matches(j, "REPLACE") {
+                replace = true
+            } else if c.arguments.matches(j, "ABSTTL") {
+                absoluteTTL = true
+            } else if c.arguments.matches(j, "IDLETIME"), more >= 1, frequency == nil {
+                guard let value = c.arguments.integer(j + 1) else { c.notInteger(); return }
+                guard value >= 0 else { c.error("ERR Invalid IDLETIME value, must be >= 0"); return }
+                idle = value
+                j += 1
+            } else if c.arguments.matches(j, "FREQ"), more >= 1, idle == nil {
+                guard let value = c.arguments.integer(j + 1) else { c.notInteger(); return }
+                guard value >= 0 && value <= 255 else { c.error("ERR Invalid FREQ value, must be >= 0 and <= 255"); return }
+                frequency = value
+                j += 1
+            } else {
+                c.syntaxError()
+                return
+            }
+            j += 1
+        }
+        let db = c.database, now = c.now
+        let exists = c.withKey(1) { shard, key, hash in
+            shard.find(database: db, key: key, hash: hash, now: now, access: .peek) != nil
+        }
+        if exists && !replace { c.error("BUSYKEY Target key name already exists."); return }
+        guard let ttl = c.arguments.integer(2) else { c.notInteger(); return }
+        guard ttl >= 0 else { c.error("ERR Invalid TTL value, must be >= 0"); return }
+        let decoded = c.arguments.withBytes(3) { DumpPayload.decode($0) }
+        let value: DumpPayload.Decoded
+        switch decoded {
+        case .failure(.versionOrChecksum): c.error("ERR DUMP payload version or checksum are wrong"); return
+        case .failure(.badFormat): c.error("ERR Bad data format"); return
+        case .success(let v): value = v
+        }
+        var expireAt: Int64 = 0
+        if ttl > 0 {
+            let (sum, overflow) = Int64(ttl).addingReportingOverflow(absoluteTTL ? 0 : now)
+            expireAt = overflow ? Int64.max : sum
+        }
+        let keyspace = c.keyspace
+        c.withKey(1) { shard, key, hash in
+            let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
+            if let existing, replace { shard.remove(existing) }
+            // Already expired: nothing is stored (an existing key is still replaced, by nothing).
+            if expireAt != 0 && expireAt <= now { return }
+            let entry: Entry
+            switch value {
+            case .string(let bytes):
+                entry = bytes.withUnsafeBytes {
+                    shard.insert(database: db, key: key, hash: hash, value: $0, expireAt: expireAt, now: now)
+                }
+            case .collection(let collection):
+                entry = shard.insert(database: db, key: key, hash: hash, collection: collection, expireAt: expireAt, now: now)
+            }
+            if let idle { keyspace.setIdleSeconds(entry, idle, now: now) }
+        }
+        c.reply.ok()
+    }
+
     static func persist(_ c: inout CommandContext) {
         let db = c.database, now = c.now
         let changed = c.withKey(1) { shard, key, hash -> Bool in

@@ -130,6 +130,12 @@ public final class Keyspace: @unchecked Sendable {
         max(0, Int(clockSeconds(now)) - Int(entry.header.lastAccess))
     }
 
+    /// Makes `entry` look last accessed `seconds` ago (RESTORE … IDLETIME); the caller holds its lock.
+    public func setIdleSeconds(_ entry: Entry, _ seconds: Int, now: Int64) {
+        let current = Int(clockSeconds(now))
+        entry.header.lastAccess = UInt32(max(0, current - seconds))
+    }
+
     // MARK: - Memory budget
 
     /// What counts against `maxmemory`: the data (``datasetMemory``) and the memory of client

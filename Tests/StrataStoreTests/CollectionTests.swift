@@ -205,3 +205,44 @@ import Testing
 private final class NoConsumer: JournalConsumer {
     func journalReachedThreshold() {}
 }
+
+@Suite struct DumpPayloadTests {
+    @Test func crc64IsRedisJones() {
+        // The check value of CRC-64/Jones, as Redis's crc64.c tests it.
+        #expect(CRC64.checksum(Array("123456789".utf8)) == 0xE9C6_D914_C4B8_D9CA)
+    }
+
+    @Test func roundTripsStringsAndCollections() throws {
+        let payload = Array("hello".utf8).withUnsafeBytes { DumpPayload.make(string: $0) }
+        guard case .success(.string(let bytes)) = payload.withUnsafeBytes({ DumpPayload.decode($0) }) else {
+            Issue.record("string payload did not decode")
+            return
+        }
+        #expect(bytes == Array("hello".utf8))
+        let set = SetValue()
+        for i in 0..<10 { set.insert(Blob("m\(i)")) }
+        let setPayload = DumpPayload.make(collection: set)
+        guard case .success(.collection(let decoded)) = setPayload.withUnsafeBytes({ DumpPayload.decode($0) }) else {
+            Issue.record("set payload did not decode")
+            return
+        }
+        #expect(decoded.kind == .set && decoded.count == 10)
+    }
+
+    @Test func refusesDamagedOrForeignPayloads() {
+        var payload = Array("value".utf8).withUnsafeBytes { DumpPayload.make(string: $0) }
+        payload[2] ^= 1
+        #expect(payload.withUnsafeBytes { DumpPayload.decode($0) }.failureValue == .versionOrChecksum)
+        // Redis 7.0's DUMP of the string "hello".
+        let redis: [UInt8] = [0x00, 0x05, 0x68, 0x65, 0x6C, 0x6C, 0x6F, 0x0A, 0x00, 0xB9, 0x62, 0x8E, 0x3A, 0x7D, 0x9E, 0x9C, 0x8B]
+        #expect(redis.withUnsafeBytes { DumpPayload.decode($0) }.failureValue == .versionOrChecksum)
+        #expect([UInt8]().withUnsafeBytes { DumpPayload.decode($0) }.failureValue == .versionOrChecksum)
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}
