@@ -73,7 +73,7 @@ IMPLEMENTED = [
     "getex", "incr", "decr", "incrby", "decrby", "incrbyfloat", "append", "strlen", "getrange",
     "setrange", "del", "unlink", "exists", "type", "rename", "renamenx", "copy", "keys", "scan",
     "randomkey", "touch", "dbsize", "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl",
-    "expiretime", "pexpiretime", "persist", "flushdb", "flushall", "ping", "echo", "quit",
+    "expiretime", "pexpiretime", "persist", "dump", "restore", "flushdb", "flushall", "ping", "echo", "quit",
     "reset", "hello", "auth", "select", "client", "info", "config", "command", "time",
     "shutdown", "multi", "exec", "discard", "watch", "unwatch",
 ] + TYPE_COMMANDS
@@ -364,6 +364,29 @@ class Generator(*TYPE_MIXINS):
             args.append(self.name("FOO"))
         return Op(args)
 
+    def g_dump(self):
+        # Payloads differ by design (each server's own format): compare nil against a payload.
+        return Op([self.name("DUMP"), self.key()], kind="count")
+
+    def g_restore(self):
+        # Every path that ends before the payload is read, or on a payload neither server takes.
+        args = [self.name("RESTORE"), self.key(),
+                self.rng.choice([b"0", b"-1", b"abc", b"100000000", str(self.long_seconds() * 1000).encode()]),
+                self.rng.choice([b"", b"garbage", b"\x00\x05hello\x0a\x00", b"\x01" * 11])]
+        for _ in range(self.rng.randint(0, 2)):
+            r = self.rng.random()
+            if r < 0.35:
+                args.append(self.name("REPLACE"))
+            elif r < 0.55:
+                args.append(self.name("ABSTTL"))
+            elif r < 0.75:
+                args += [self.name("IDLETIME"), self.rng.choice([b"10", b"-1", b"x"])]
+            elif r < 0.95:
+                args += [self.name("FREQ"), self.rng.choice([b"5", b"256", b"-1", b"x"])]
+            else:
+                args.append(self.name("BOGUS"))
+        return Op(args)
+
     def g_keys(self):
         return Op([self.name("KEYS"), self.rng.choice(GLOBS)], kind="sorted")
 
@@ -586,7 +609,7 @@ class Generator(*TYPE_MIXINS):
         (10, g_get), (12, g_set), (2, g_setnx), (2, g_setex), (2, g_psetex), (4, g_mget), (3, g_mset),
         (2, g_getset), (2, g_getdel), (3, g_getex), (5, g_incr), (4, g_incrby), (4, g_incrbyfloat),
         (4, g_append), (2, g_strlen), (3, g_getrange), (3, g_setrange), (6, g_del), (2, g_type),
-        (3, g_rename), (3, g_copy), (2, g_keys), (2, g_scan), (1, g_randomkey), (2, g_dbsize),
+        (3, g_rename), (3, g_copy), (1, g_dump), (1.5, g_restore), (2, g_keys), (2, g_scan), (1, g_randomkey), (2, g_dbsize),
         (6, g_expire), (5, g_ttl), (2, g_persist), (0.3, g_flush), (2, g_ping), (2, g_select),
         (2, g_multi), (1.5, g_multi_misc), (0.3, g_reset), (0.6, g_hello), (0.4, g_auth),
         (1.2, g_client), (0.4, g_info), (0.6, g_config), (0.5, g_command), (0.3, g_time),
@@ -598,7 +621,7 @@ class Generator(*TYPE_MIXINS):
         (10, g_get), (12, g_set), (2, g_setnx), (2, g_setex), (2, g_psetex), (4, g_mget), (3, g_mset),
         (2, g_getset), (2, g_getdel), (3, g_getex), (5, g_incr), (4, g_incrby), (4, g_incrbyfloat),
         (4, g_append), (2, g_strlen), (3, g_getrange), (3, g_setrange), (6, g_del), (2, g_type),
-        (3, g_rename), (3, g_copy), (2, g_dbsize), (6, g_expire), (5, g_ttl), (2, g_persist),
+        (3, g_rename), (3, g_copy), (1, g_dump), (1, g_restore), (2, g_dbsize), (6, g_expire), (5, g_ttl), (2, g_persist),
         (2, g_ping), (10, g_exec), (2, g_multi_misc), (1, g_unknown),
     ]
     # The data types' commands (diff_types.py and the modules it names).
