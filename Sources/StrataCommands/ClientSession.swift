@@ -34,8 +34,14 @@ public final class ClientSession: @unchecked Sendable {
     /// Set when another node of the cluster opened this connection (it names itself with
     /// CLIENT SETNAME; the cluster module decides what each role may do); nil for clients.
     public var peerRole: PeerRole?
+    /// Set while a blocking command (BLPOP…) of this client waits for a key: when it times out
+    /// (Unix ms, 0 for never) and its place among the clients blocked on the same keys.
+    public var blocked: (deadline: Int64, sequence: UInt64)?
 
     // Readable from other threads.
+    /// CLIENT UNBLOCK's request to a blocked client, taken by its next run of the blocking
+    /// command: 0 none, 1 as a timeout, 2 with an error (``UnblockRequest``).
+    public let unblockRequest = Synchronization.Atomic<Int>(0)
     public let database = Synchronization.Atomic<Int>(0)
     public let lastInteraction = Synchronization.Atomic<Int64>(0)
     public let lastCommandIndex = Synchronization.Atomic<Int>(-1)
@@ -108,4 +114,14 @@ public final class ClientRegistry: Sendable {
     public func remove(_ session: ClientSession) { _ = sessions.withLockedValue { $0.removeValue(forKey: session.id) } }
     public var all: [ClientSession] { sessions.withLockedValue { $0.values.sorted { $0.id < $1.id } } }
     public var count: Int { sessions.withLockedValue { $0.count } }
+    public func session(id: Int) -> ClientSession? { sessions.withLockedValue { $0[id] } }
+}
+
+/// How CLIENT UNBLOCK releases a client blocked on keys.
+public enum UnblockRequest: Int, Sendable {
+    case none = 0
+    /// As if its timeout had passed: a null reply.
+    case timeout = 1
+    /// With `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    case error = 2
 }

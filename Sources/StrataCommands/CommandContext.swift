@@ -30,6 +30,10 @@ public struct CommandContext {
     /// key is being read from L3 (then `rerun` is true: the same command runs again once its
     /// values are in memory), or the L3 write queue is full (writer backpressure).
     public var suspension: (until: EventLoopFuture<Void>, rerun: Bool)?
+    /// Set with `suspension` by a blocking command waiting for a key (BLPOP…): the connection
+    /// keeps reading while it waits (its input is buffered, not run), so that a client that
+    /// goes away is seen at once and its place among the waiters given up.
+    public var blockedOnKeys = false
     /// Set by a write under `l3-fsync always`: the connection holds back the replies it has so
     /// far until L3 has committed and synced everything written until then. One wait covers
     /// all the writes of a read batch (group commit), as Redis fsyncs once before replying.

@@ -5,8 +5,16 @@ import StrataStore
 /// Runs one command the way Redis's `processCommand` does: look it up, check arity, check
 /// authentication, queue it inside MULTI, refuse it when out of memory, then call it.
 public enum CommandDispatcher {
-    /// Executes the command in `context.arguments`, appending exactly one reply.
+    /// Executes the command in `context.arguments`, appending exactly one reply; then wakes the
+    /// clients blocked on keys it wrote (see ``BlockedKeys``).
+    @inline(__always)
     public static func execute(_ context: inout CommandContext) {
+        dispatch(&context)
+        let blocked = context.keyspace.blocked
+        if blocked.hasReady && !context.shardsLocked { blocked.serveReady() }
+    }
+
+    private static func dispatch(_ context: inout CommandContext) {
         let server = context.server
         guard context.arguments.count > 0 else { return }
         guard var spec = context.arguments.withBytes(0, { server.commands.find($0) }) else {
@@ -189,6 +197,10 @@ extension CommandDispatcher {
     /// Releases what a closed connection held: its WATCHes and any open transaction.
     public static func disconnect(_ context: inout CommandContext) {
         TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
+        if context.client.blocked != nil {
+            context.client.blocked = nil
+            context.keyspace.blocked.unblock(clientID: context.client.id)
+        }
     }
 
     /// Ends the client's transaction without running it here (a router sent it to another

@@ -7,7 +7,7 @@ public enum CommandTable {
     private static let server = "server"
     private static let transactions = "transactions"
 
-    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets
+    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking
         + connections + servers + transactionCommands
 
     static let strings: [CommandSpec] = [
@@ -216,6 +216,10 @@ public enum CommandTable {
                         summary: "Terminates open connections.",
                         syntax: "ip:port | [ID client-id] [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]",
                         handler: ConnectionCommands.clientKill),
+            CommandSpec("client|unblock", arity: -3, flags: [.admin, .loading, .stale], group: connection, since: "5.0.0",
+                        complexity: "O(log N) where N is the number of client connections",
+                        summary: "Unblocks a client blocked by a blocking command from a different connection.",
+                        syntax: "client-id [TIMEOUT | ERROR]", handler: ConnectionCommands.clientUnblock),
             CommandSpec("client|help", arity: 2, flags: [.loading], group: connection, since: "5.0.0",
                         summary: "Returns helpful text about the different subcommands.", handler: ConnectionCommands.clientHelp),
         ], handler: nil),

@@ -222,6 +222,32 @@ enum ConnectionCommands {
         c.reply.verbatim(describe(c.client, now: c.now, current: c.client))
     }
 
+    /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: wakes a client blocked on keys, which then answers
+    /// as if its timeout had passed, or with an UNBLOCKED error. 1 if it was blocked, else 0.
+    static func clientUnblock(_ c: inout CommandContext) {
+        guard c.arguments.count <= 4 else {
+            c.error("ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.")
+            return
+        }
+        guard let id = c.arguments.integer(2) else { return c.notInteger() }
+        var request = UnblockRequest.timeout
+        if c.arguments.count == 4 {
+            if c.arguments.matches(3, "TIMEOUT") {
+                request = .timeout
+            } else if c.arguments.matches(3, "ERROR") {
+                request = .error
+            } else {
+                return c.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        }
+        let blocked = c.keyspace.blocked
+        guard let target = c.server.clients.session(id: id), blocked.isBlocked(clientID: id) else {
+            return c.reply.integer(0)
+        }
+        target.unblockRequest.store(request.rawValue, ordering: .relaxed)
+        c.reply.integer(blocked.wake(clientID: id) ? 1 : 0)
+    }
+
     static func clientKill(_ c: inout CommandContext) {
         let sessions = c.server.clients.all
         if c.arguments.count == 3 {
@@ -305,6 +331,7 @@ enum ConnectionCommands {
             "      Return clients of specified type.",
             "SETNAME <name>", "    Assign the name <name> to the current connection.",
             "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
         ]
         CommandHelp.reply(&c, command: "CLIENT", lines)
     }

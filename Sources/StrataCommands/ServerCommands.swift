@@ -231,7 +231,7 @@ enum ServerCommands {
                 ("connected_clients", String(server.clients.count)), ("cluster_connections", "0"),
                 ("maxclients", String(configuration.maxClients)),
                 ("client_recent_max_input_buffer", String(memory.largestQueryBuffer)),
-                ("client_recent_max_output_buffer", String(memory.largestOutput)), ("blocked_clients", "0"),
+                ("client_recent_max_output_buffer", String(memory.largestOutput)), ("blocked_clients", String(c.keyspace.blocked.count)),
                 ("tracking_clients", "0"), ("clients_in_timeout_table", "0"),
             ])
         case "memory":

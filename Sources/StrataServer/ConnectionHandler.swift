@@ -206,7 +206,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             processed += 1
             noteDurability(&commandContext)
             let suspension = commandContext.suspension
+            let blocks = commandContext.blockedOnKeys
             commandContext.suspension = nil
+            commandContext.blockedOnKeys = false
             let rerun = suspension?.rerun == true ? commandContext.arguments.owned() : nil
             // Drop the references so that neither the parser's spans nor the input are shared.
             commandContext.arguments = CommandArguments(buffer: emptyBuffer, spans: [])
@@ -227,7 +229,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
                 }
             }
             if let suspension {
-                suspend(until: suspension.until, rerun: rerun, context: context)
+                suspend(until: suspension.until, rerun: rerun, blocks: blocks, context: context)
                 break
             }
         }
@@ -261,8 +263,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     /// Stops executing this connection's commands until `future` completes (a cold read from
     /// L3, or the write queue draining). Other connections are not affected; replies so far are
     /// flushed; reading pauses so input cannot pile up meanwhile.
-    private func suspend(until future: EventLoopFuture<Void>, rerun: CommandArguments?, context: ChannelHandlerContext) {
-        machine.commandWaits()
+    private func suspend(until future: EventLoopFuture<Void>, rerun: CommandArguments?, blocks: Bool = false,
+                         context: ChannelHandlerContext) {
+        if blocks { machine.commandBlocks() } else { machine.commandWaits() }
         let loop = context.eventLoop
         let loopBound = NIOLoopBound((self, context, rerun), eventLoop: loop)
         future.hop(to: loop).whenComplete { result in
@@ -296,11 +299,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
             if session.closeAfterReply { machine.close() }
             let suspension = commandContext.suspension
+            let blocks = commandContext.blockedOnKeys
             commandContext.suspension = nil
+            commandContext.blockedOnKeys = false
             restore(commandContext)
             if let suspension {
-                // Still cold (evicted again meanwhile): read again.
-                suspend(until: suspension.until, rerun: suspension.rerun ? rerun : nil, context: context)
+                // Still cold (evicted again meanwhile): read again; or still blocked on its keys.
+                suspend(until: suspension.until, rerun: suspension.rerun ? rerun : nil, blocks: blocks, context: context)
                 flushReplies(context: context)
                 return
             }
@@ -552,6 +557,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The commands already received still run; then the connection closes.
             machine.inputEnded()
+            if machine.isClosing {
+                // Blocked on keys: close now (the disconnect gives up its place).
+                context.close(promise: nil)
+                return
+            }
             // What is left runs now (or once the output drains); an incomplete command left
             // over can never complete, and is dropped.
             if machine.mayRun { runPending(context: context) }

@@ -38,6 +38,10 @@ struct ConnectionStateMachine: Equatable {
         /// The output is full; nothing runs until the client reads.
         case waitingForOutput
         case waitingForCommandAndOutput
+        /// A blocking command (BLPOP…) waits for a key; the ones after it wait too. Unlike
+        /// `waitingForCommand`, reads go on: the input is kept, not run, so that the end of the
+        /// connection is seen while the client waits (and it gives up its place at once).
+        case blockedOnKeys
     }
 
     /// What to do with input that just arrived.
@@ -105,7 +109,7 @@ struct ConnectionStateMachine: Equatable {
     /// (or not wanted at all, once the input has ended or the connection is closing).
     mutating func readRequested() -> Bool {
         switch state {
-        case .open(.running, _), .idle:
+        case .open(.running, _), .open(.blockedOnKeys, _), .idle:
             return true
         case .open(let flow, _):
             state = .open(flow: flow, readHeld: true)
@@ -128,7 +132,18 @@ struct ConnectionStateMachine: Equatable {
             switch flow {
             case .running: .waitingForCommand
             case .waitingForOutput: .waitingForCommandAndOutput
-            case .waitingForCommand, .waitingForCommandAndOutput: flow
+            case .waitingForCommand, .waitingForCommandAndOutput, .blockedOnKeys: flow
+            }
+        }
+    }
+
+    /// A blocking command waits for a key: the commands after it wait, reads go on.
+    mutating func commandBlocks() {
+        setFlow { flow in
+            switch flow {
+            case .running: .blockedOnKeys
+            case .waitingForOutput: .waitingForCommandAndOutput
+            case .waitingForCommand, .waitingForCommandAndOutput, .blockedOnKeys: flow
             }
         }
     }
@@ -138,7 +153,7 @@ struct ConnectionStateMachine: Equatable {
     mutating func commandResumed() {
         setFlow { flow in
             switch flow {
-            case .waitingForCommand: .running
+            case .waitingForCommand, .blockedOnKeys: .running
             case .waitingForCommandAndOutput: .waitingForOutput
             case .running, .waitingForOutput: flow
             }
@@ -150,7 +165,7 @@ struct ConnectionStateMachine: Equatable {
         setFlow { flow in
             switch flow {
             case .running: .waitingForOutput
-            case .waitingForCommand: .waitingForCommandAndOutput
+            case .waitingForCommand, .blockedOnKeys: .waitingForCommandAndOutput
             case .waitingForOutput, .waitingForCommandAndOutput: flow
             }
         }
@@ -163,10 +178,11 @@ struct ConnectionStateMachine: Equatable {
         return mayRun
     }
 
-    /// The client closed its end of the connection.
+    /// The client closed its end of the connection. A client blocked on keys is closed at once,
+    /// as Redis frees it: nothing may be popped for a client that has gone.
     mutating func inputEnded() {
         guard case .open(let flow, _) = state else { return }
-        state = .draining(flow: flow)
+        state = flow == .blockedOnKeys ? .closing : .draining(flow: flow)
     }
 
     /// After commands ran: while draining, once no input is left and nothing waits, the

@@ -51,6 +51,8 @@ public final class Keyspace: @unchecked Sendable {
     /// Woken when the journal reaches its threshold. Set with `journalOpen`.
     var journalConsumer: (any JournalConsumer)?
     let journalCounters = JournalCounters()
+    /// Clients blocked on keys (BLPOP…), woken by writes to them.
+    public let blocked = BlockedKeys()
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).

@@ -636,7 +636,9 @@ public final class Shard: @unchecked Sendable {
     }
 
     @inline(__always)
+    /// A key was written or deleted: WATCHes on it fail, and clients blocked on it may be served.
     func touchWatchers(database: Int, key: UnsafeRawBufferPointer) {
+        keyspace.blocked.touched(database: database, key: key)
         guard !watchers.isEmpty else { return }
         if let tokens = watchers[WatchKey(database: database, key: Array(key))] {
             tokens.forEach { $0.markDirty() }

@@ -40,6 +40,44 @@ struct ConnectionStateMachineTests {
         #expect(!r8, "a held read is passed on once")
     }
 
+    @Test("a command blocked on keys keeps input unrun but lets reads pass, so a disconnect is seen")
+    func blockedOnKeys() {
+        var machine = opened()
+        machine.commandBlocks()
+        #expect(!machine.mayRun)
+        let kept = machine.received()
+        #expect(kept == .keep)
+        let read = machine.readRequested()
+        #expect(read, "reads go on while blocked")
+        machine.commandResumed()
+        #expect(machine.mayRun)
+    }
+
+    @Test("the client's end closing while it is blocked on keys closes the connection at once")
+    func blockedClientHalfCloses() {
+        var machine = opened()
+        machine.commandBlocks()
+        machine.inputEnded()
+        #expect(machine.isClosing)
+        var waiting = opened()
+        waiting.commandWaits()
+        waiting.inputEnded()
+        #expect(waiting.isDraining && !waiting.isClosing, "a command waiting for L3 still finishes")
+    }
+
+    @Test("a full output while blocked holds reads until both the key and the output allow")
+    func blockedThenFull() {
+        var machine = opened()
+        machine.commandBlocks()
+        machine.outputFull()
+        let read = machine.readRequested()
+        #expect(!read)
+        machine.commandResumed()
+        #expect(!machine.mayRun && machine.waitsForOutput)
+        let drained = machine.outputDrained()
+        #expect(drained && machine.mayRun)
+    }
+
     @Test("a full output stops commands until it drains; then the held read passes")
     func fullOutput() {
         var machine = opened()
