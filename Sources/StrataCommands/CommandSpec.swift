@@ -130,7 +130,8 @@ public final class CommandSpec: Sendable {
         if numKeysAt > 0 {
             var positions = firstKey > 0 && firstKey < numKeysAt ? [firstKey] : []
             guard numKeysAt < argumentCount, let n = arguments.integer(numKeysAt), n > 0 else { return positions }
-            let last = min(numKeysAt + n, argumentCount - 1)
+            // n comes from the client: compare before adding (LMPOP 9223372036854775807 …).
+            let last = n >= argumentCount ? argumentCount - 1 : min(numKeysAt + n, argumentCount - 1)
             if last > numKeysAt { positions += Array(numKeysAt + 1...last) }
             return positions
         }

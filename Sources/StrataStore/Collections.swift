@@ -229,6 +229,27 @@ public final class ListValue: CollectionValue {
         updateCost()
     }
 
+    /// Removes up to `limit` items equal to `item`, the first ones from the head, or from the
+    /// tail when `fromTail` (LREM); returns how many it removed.
+    public func removeMatches(of item: Blob, limit: UInt, fromTail: Bool) -> Int {
+        var removed: UInt = 0
+        var kept = Deque<Blob>()
+        if fromTail {
+            for element in items.reversed() {
+                if removed < limit && element == item { removed += 1 } else { kept.prepend(element) }
+            }
+        } else {
+            for element in items {
+                if removed < limit && element == item { removed += 1 } else { kept.append(element) }
+            }
+        }
+        guard removed > 0 else { return 0 }
+        heapBytes -= Int(removed) * item.heapCost
+        items = kept
+        updateCost()
+        return Int(removed)
+    }
+
     /// Removes the items in `range` (LTRIM).
     public func removeSubrange(_ range: Range<Int>) {
         for i in range { heapBytes -= items[i].heapCost }
