@@ -278,21 +278,13 @@ enum BlockingCommands {
             c.error("ERR timeout is not a float or out of range")
             return nil
         }
+        // Redis 7.0 converts the milliseconds to a long long: what does not fit comes out negative.
         let milliseconds = (seconds * 1000).rounded(.up)
-        guard milliseconds < 9.223_372_036_854_775_807e18 else {
-            c.error("ERR timeout is out of range")
-            return nil
-        }
-        guard milliseconds >= 0 else {
+        guard milliseconds >= 0, milliseconds < 9.223_372_036_854_775_807e18 else {
             c.error("ERR timeout is negative")
             return nil
         }
-        let result = Int64(milliseconds)
-        guard result <= Int64.max - c.now else {
-            c.error("ERR timeout is out of range")
-            return nil
-        }
-        return result
+        return Int64(milliseconds)
     }
 
     // MARK: - Blocking
@@ -341,7 +333,7 @@ enum BlockingCommands {
             if woken { registry.unblock(clientID: client.id) }
             return
         }
-        let deadline = previous?.deadline ?? (timeout == 0 ? 0 : c.now + timeout)
+        let deadline = previous?.deadline ?? (timeout == 0 || timeout > Int64.max - c.now ? 0 : c.now + timeout)
         guard mayBlock, let eventLoop = c.eventLoop, deadline == 0 || c.now < deadline else {
             if woken { registry.unblock(clientID: client.id) }
             return nullReply(&c.reply)

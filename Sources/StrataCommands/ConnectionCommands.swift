@@ -170,8 +170,9 @@ enum ConnectionCommands {
         }
     }
 
-    static func describe(_ session: ClientSession, now: Int64, current: ClientSession) -> String {
+    static func describe(_ session: ClientSession, now: Int64, current: ClientSession, blocked: BlockedKeys) -> String {
         let info = session.shared.withLockedValue { $0 }
+        let flags = blocked.isBlocked(clientID: session.id) ? "b" : "N"
         let age = (now - session.createdAt) / 1000
         let idle = (now - session.lastInteraction.load(ordering: .relaxed)) / 1000
         let multi = session === current ? (session.transaction.map { $0.count } ?? -1) : -1
@@ -179,7 +180,7 @@ enum ConnectionCommands {
         let qbuf = session.queryBufferBytes.load(ordering: .relaxed)
         let omem = session.outputBytes.load(ordering: .relaxed)
         return "id=\(session.id) addr=\(session.address) laddr=\(session.localAddress) fd=8 name=\(info.name) "
-            + "age=\(age) idle=\(max(0, idle)) flags=N db=\(session.db) sub=0 psub=0 ssub=0 multi=\(multi) "
+            + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=0 psub=0 ssub=0 multi=\(multi) "
             + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
             + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
             + "cmd=\(info.lastCommand) user=default redir=-1 resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
@@ -213,13 +214,13 @@ enum ConnectionCommands {
         }
         var text = ""
         for session in c.server.clients.all where ids == nil || ids!.contains(session.id) {
-            text += describe(session, now: c.now, current: c.client)
+            text += describe(session, now: c.now, current: c.client, blocked: c.keyspace.blocked)
         }
         c.reply.verbatim(text)
     }
 
     static func clientInfo(_ c: inout CommandContext) {
-        c.reply.verbatim(describe(c.client, now: c.now, current: c.client))
+        c.reply.verbatim(describe(c.client, now: c.now, current: c.client, blocked: c.keyspace.blocked))
     }
 
     /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: wakes a client blocked on keys, which then answers
