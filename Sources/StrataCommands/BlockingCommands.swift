@@ -61,21 +61,11 @@ enum BlockingCommands {
         guard let timeout = timeout(&c, c.arguments.count - 1) else { return }
         let keys = Array(1..<c.arguments.count - 1)
         block(&c, keys: keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+            let view = c
             for index in keys {
-                switch c.lookup(index, hash: c.hash(index), as: ListValue.self, access: .write) {
-                case .missing: continue
-                case .wrongType:
-                    if woken { continue }
-                    c.wrongType()
-                    return true
-                case .found(let entry, let list):
-                    let item = (left ? list.popFront() : list.popBack())!
-                    c.reply.arrayHeader(2)
-                    c.arguments.withBytes(index) { c.reply.bulk($0) }
-                    item.withBytes { c.reply.bulk($0) }
-                    served(&c, index, entry)
-                    return true
-                }
+                let hash = c.hash(index)
+                if woken && view.holdsOtherType(index, hash: hash, than: ListValue.self) { continue }
+                if ListCommands.popOne(view, key: index, hash: hash, left: left, withKey: true, reply: &c.reply) { return true }
             }
             return false
         }
@@ -87,65 +77,32 @@ enum BlockingCommands {
     }
 
     static func blmove(_ c: inout CommandContext) {
-        guard let fromLeft = side(&c, 3), let toLeft = side(&c, 4), let timeout = timeout(&c, 5) else { return }
+        guard let fromLeft = ListCommands.side(c.arguments, 3), let toLeft = ListCommands.side(c.arguments, 4) else {
+            return c.syntaxError()
+        }
+        guard let timeout = timeout(&c, 5) else { return }
         blockingMove(&c, fromLeft: fromLeft, toLeft: toLeft, timeout: timeout)
     }
 
     private static func blockingMove(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool, timeout: Int64) {
         block(&c, keys: [1, 2], timeout: timeout, nullReply: { $0.null() }) { c, woken in
+            let view = c
             let sourceHash = c.hash(1), destinationHash = c.hash(2)
-            let source: Entry, list: ListValue
-            switch c.lookup(1, hash: sourceHash, as: ListValue.self, access: .write) {
-            case .missing: return false
-            case .wrongType:
-                if woken { return false }
-                c.wrongType()
-                return true
-            case .found(let entry, let value): (source, list) = (entry, value)
-            }
-            let destination = c.lookup(2, hash: destinationHash, as: ListValue.self, access: .write)
-            if case .wrongType = destination {
-                c.wrongType()
-                return true
-            }
-            let item = (fromLeft ? list.popFront() : list.popBack())!
-            let sameKey = c.arguments.withBytes(1) { a in c.arguments.withBytes(2) { b in a.elementsEqual(b) } }
-            if sameKey {
-                if toLeft { list.pushFront(item) } else { list.pushBack(item) }
-            } else if case .found(let target, let targetList) = destination {
-                if toLeft { targetList.pushFront(item) } else { targetList.pushBack(item) }
-                c.keyspace.shard(for: destinationHash).collectionChanged(target)
-            } else {
-                let fresh = ListValue()
-                fresh.pushBack(item)
-                c.store(2, hash: destinationHash, fresh)
-            }
-            item.withBytes { c.reply.bulk($0) }
-            served(&c, 1, source)
-            return true
+            if woken && view.holdsOtherType(1, hash: sourceHash, than: ListValue.self) { return false }
+            return ListCommands.move(view, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
+                                     fromLeft: fromLeft, toLeft: toLeft, reply: &c.reply)
         }
     }
 
     static func blmpop(_ c: inout CommandContext) {
         guard let pop = MultiPop.parse(&c, sides: ("LEFT", "RIGHT")), let timeout = timeout(&c, 1) else { return }
         block(&c, keys: pop.keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+            let view = c
             for index in pop.keys {
-                switch c.lookup(index, hash: c.hash(index), as: ListValue.self, access: .write) {
-                case .missing: continue
-                case .wrongType:
-                    if woken { continue }
-                    c.wrongType()
-                    return true
-                case .found(let entry, let list):
-                    let n = min(pop.count, list.count)
-                    c.reply.arrayHeader(2)
-                    c.arguments.withBytes(index) { c.reply.bulk($0) }
-                    c.reply.arrayHeader(n)
-                    for _ in 0..<n {
-                        let item = (pop.first ? list.popFront() : list.popBack())!
-                        item.withBytes { c.reply.bulk($0) }
-                    }
-                    served(&c, index, entry)
+                let hash = c.hash(index)
+                if woken && view.holdsOtherType(index, hash: hash, than: ListValue.self) { continue }
+                if ListCommands.popMany(view, key: index, hash: hash, left: pop.first, count: pop.count, withKey: true,
+                                        reply: &c.reply) {
                     return true
                 }
             }
@@ -262,14 +219,6 @@ enum BlockingCommands {
         }
     }
 
-    /// LEFT (true) or RIGHT (false), or nil after a syntax error.
-    private static func side(_ c: inout CommandContext, _ index: Int) -> Bool? {
-        if c.arguments.matches(index, "LEFT") { return true }
-        if c.arguments.matches(index, "RIGHT") { return false }
-        c.syntaxError()
-        return nil
-    }
-
     /// The timeout in argument `index`, in seconds with decimals as Redis takes it, as
     /// milliseconds (0: wait for ever), or nil after replying with Redis's error.
     static func timeout(_ c: inout CommandContext, _ index: Int) -> Int64? {
@@ -351,6 +300,7 @@ enum BlockingCommands {
         c.blockedOnKeys = true
     }
 
+    /// (A blocked client woken for a key that now holds another type stays blocked, as in Redis.)
     /// After a pop from the key at argument `index`: records the change (deleting an emptied
     /// key), which lets the next client blocked on the key be served if elements are left.
     /// (The change marks the key ready, as every write to a key someone waits on does.)

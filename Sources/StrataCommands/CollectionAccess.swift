@@ -28,6 +28,12 @@ extension CommandContext {
         return .found(entry, value)
     }
 
+    /// Whether argument `index` holds a value of a type other than `T`, with its shard's lock held.
+    public func holdsOtherType<T: CollectionValue>(_ index: Int, hash: UInt64, than type: T.Type) -> Bool {
+        if case .wrongType = lookup(index, hash: hash, as: type, access: .peek) { return true }
+        return false
+    }
+
     /// Runs `body` with argument `index` as a key, its hash and its shard, holding the shard's
     /// lock, and with the reply writer: for commands whose reply is made of what they read
     /// (a collection's elements are read only under the lock).
