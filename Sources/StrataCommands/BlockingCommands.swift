@@ -61,7 +61,7 @@ enum BlockingCommands {
         guard let timeout = timeout(&c, c.arguments.count - 1) else { return }
         let keys = Array(1..<c.arguments.count - 1)
         block(&c, keys: keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
-            let view = c
+            let view = c.keyAccess
             for index in keys {
                 let hash = c.hash(index)
                 if woken && view.holdsOtherType(index, hash: hash, than: ListValue.self) { continue }
@@ -86,7 +86,7 @@ enum BlockingCommands {
 
     private static func blockingMove(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool, timeout: Int64) {
         block(&c, keys: [1, 2], timeout: timeout, nullReply: { $0.null() }) { c, woken in
-            let view = c
+            let view = c.keyAccess
             let sourceHash = c.hash(1), destinationHash = c.hash(2)
             if woken && view.holdsOtherType(1, hash: sourceHash, than: ListValue.self) { return false }
             return ListCommands.move(view, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
@@ -97,7 +97,7 @@ enum BlockingCommands {
     static func blmpop(_ c: inout CommandContext) {
         guard let pop = MultiPop.parse(&c, sides: ("LEFT", "RIGHT")), let timeout = timeout(&c, 1) else { return }
         block(&c, keys: pop.keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
-            let view = c
+            let view = c.keyAccess
             for index in pop.keys {
                 let hash = c.hash(index)
                 if woken && view.holdsOtherType(index, hash: hash, than: ListValue.self) { continue }

@@ -15,13 +15,30 @@ public enum Lookup<T: CollectionValue> {
     }
 }
 
-extension CommandContext {
-    public static let wrongTypeMessage: StaticString = "WRONGTYPE Operation against a key holding the wrong kind of value"
+/// A command's keys without its reply writer: what the cores that write into a reply while they
+/// hold shard locks (LPOP's pop, SMOVE's move, ZPOPMIN's pop…) need to find and store keys.
+///
+/// Hand these cores `c.keyAccess`, never a copy of the whole ``CommandContext``: a copy shares
+/// the context's reply buffer, so the first reply byte written would copy that whole buffer.
+public struct KeyAccess {
+    public let arguments: CommandArguments
+    public let keyspace: Keyspace
+    public let database: Int
+    public let now: Int64
 
-    public mutating func wrongType() { reply.error(CommandContext.wrongTypeMessage) }
+    /// The hash of argument `index`.
+    @inline(__always)
+    public func hash(_ index: Int) -> UInt64 { arguments.withBytes(index) { keyspace.hasher.hash($0) } }
 
-    /// Looks argument `index` up as a `T`, with its shard's lock held by the caller (inside
-    /// ``withKeyAndReply(_:_:)`` or ``withShardsAndReply(for:_:)``).
+    /// Looks argument `index` up in the client's database; its shard's lock must be held.
+    @inline(__always)
+    public func find(_ index: Int, hash: UInt64, access: Access) -> Entry? {
+        arguments.withBytes(index) { key in
+            keyspace.shard(for: hash).find(database: database, key: key, hash: hash, now: now, access: access)
+        }
+    }
+
+    /// Looks argument `index` up as a `T`, with its shard's lock held.
     public func lookup<T: CollectionValue>(_ index: Int, hash: UInt64, as type: T.Type, access: Access) -> Lookup<T> {
         guard let entry = find(index, hash: hash, access: access) else { return .missing }
         guard let value = entry.collection as? T else { return .wrongType }
@@ -32,6 +49,48 @@ extension CommandContext {
     public func holdsOtherType<T: CollectionValue>(_ index: Int, hash: UInt64, than type: T.Type) -> Bool {
         if case .wrongType = lookup(index, hash: hash, as: type, access: .peek) { return true }
         return false
+    }
+
+    /// With the locks held: stores `value` under argument `index` (hash `hash`), replacing whatever
+    /// is there and dropping its TTL, as Redis's *STORE commands do; an empty or nil `value`
+    /// deletes the key instead. Returns the number of elements stored.
+    @discardableResult
+    public func store(_ index: Int, hash: UInt64, _ value: CollectionValue?) -> Int {
+        let db = database, now = self.now
+        return arguments.withBytes(index) { key in
+            let shard = keyspace.shard(for: hash)
+            let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
+            guard let value, value.count > 0 else {
+                if let existing { shard.remove(existing) }
+                return 0
+            }
+            if let existing {
+                shard.replaceValue(existing, with: value, expireAt: 0, now: now)
+            } else {
+                shard.insert(database: db, key: key, hash: hash, collection: value, expireAt: 0, now: now)
+            }
+            return value.count
+        }
+    }
+
+    /// Records a change made in place to the collection of `entry`, the key at hash `hash`
+    /// (``Shard/collectionChanged(_:)``).
+    public func changed(_ entry: Entry, hash: UInt64) { keyspace.shard(for: hash).collectionChanged(entry) }
+}
+
+extension CommandContext {
+    public static let wrongTypeMessage: StaticString = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+    public mutating func wrongType() { reply.error(CommandContext.wrongTypeMessage) }
+
+    /// The command's keys without its reply (see ``KeyAccess``).
+    @inline(__always)
+    public var keyAccess: KeyAccess { KeyAccess(arguments: arguments, keyspace: keyspace, database: database, now: now) }
+
+    /// Looks argument `index` up as a `T`, with its shard's lock held by the caller (inside
+    /// ``withKeyAndReply(_:_:)`` or ``withShardsAndReply(for:_:)``).
+    public func lookup<T: CollectionValue>(_ index: Int, hash: UInt64, as type: T.Type, access: Access) -> Lookup<T> {
+        keyAccess.lookup(index, hash: hash, as: type, access: access)
     }
 
     /// Runs `body` with argument `index` as a key, its hash and its shard, holding the shard's
@@ -104,26 +163,10 @@ extension CommandContext {
         }
     }
 
-    /// With the locks held: stores `value` under argument `index` (hash `hash`), replacing whatever
-    /// is there and dropping its TTL, as Redis's *STORE commands do; an empty or nil `value`
-    /// deletes the key instead. Returns the number of elements stored.
+    /// With the locks held: stores `value` under argument `index` (see ``KeyAccess/store(_:hash:_:)``).
     @discardableResult
     public func store(_ index: Int, hash: UInt64, _ value: CollectionValue?) -> Int {
-        let db = database, now = self.now
-        return arguments.withBytes(index) { key in
-            let shard = keyspace.shard(for: hash)
-            let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
-            guard let value, value.count > 0 else {
-                if let existing { shard.remove(existing) }
-                return 0
-            }
-            if let existing {
-                shard.replaceValue(existing, with: value, expireAt: 0, now: now)
-            } else {
-                shard.insert(database: db, key: key, hash: hash, collection: value, expireAt: 0, now: now)
-            }
-            return value.count
-        }
+        keyAccess.store(index, hash: hash, value)
     }
 
     /// Argument `index` as a Blob.

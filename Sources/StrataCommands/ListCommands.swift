@@ -117,7 +117,7 @@ enum ListCommands {
             }
             count = n
         }
-        let view = c
+        let view = c.keyAccess
         c.withKeyAndReply(1) { _, _, hash, reply in
             if let count {
                 if !popMany(view, key: 1, hash: hash, left: left, count: count, withKey: false, reply: &reply) {
@@ -134,7 +134,7 @@ enum ListCommands {
     /// it as a bulk string (LPOP's reply), or, with `withKey`, as the array [key, element]
     /// (BLPOP's). Writes WRONGTYPE for a key of another type. Returns false, having written and
     /// changed nothing, when the key is missing.
-    static func popOne(_ c: CommandContext, key: Int, hash: UInt64, left: Bool, withKey: Bool,
+    static func popOne(_ c: KeyAccess, key: Int, hash: UInt64, left: Bool, withKey: Bool,
                        reply: inout RESPReplyWriter) -> Bool {
         switch c.lookup(key, hash: hash, as: ListValue.self, access: .write) {
         case .missing:
@@ -159,7 +159,7 @@ enum ListCommands {
     /// now empty, and writes them in the order popped as an array (LPOP key count's reply), or,
     /// with `withKey`, as [key, [elements]] (LMPOP's and BLMPOP's). Writes WRONGTYPE for a key of
     /// another type. Returns false, having written and changed nothing, when the key is missing.
-    static func popMany(_ c: CommandContext, key: Int, hash: UInt64, left: Bool, count: Int, withKey: Bool,
+    static func popMany(_ c: KeyAccess, key: Int, hash: UInt64, left: Bool, count: Int, withKey: Bool,
                         reply: inout RESPReplyWriter) -> Bool {
         switch c.lookup(key, hash: hash, as: ListValue.self, access: .write) {
         case .missing:
@@ -190,7 +190,7 @@ enum ListCommands {
     /// holds a list, writing [key, [elements]] (LMPOP's and BLMPOP's reply). Missing keys are
     /// skipped; the first key of another type before a list ends it with WRONGTYPE. Returns false,
     /// having written nothing, when every key is missing.
-    static func mpop(_ c: CommandContext, keys: Range<Int>, hashes: [UInt64], left: Bool, count: Int,
+    static func mpop(_ c: KeyAccess, keys: Range<Int>, hashes: [UInt64], left: Bool, count: Int,
                      reply: inout RESPReplyWriter) -> Bool {
         for (offset, key) in keys.enumerated()
         where popMany(c, key: key, hash: hashes[offset], left: left, count: count, withKey: true, reply: &reply) {
@@ -218,7 +218,7 @@ enum ListCommands {
         }
         let keys = 2..<whereIndex
         let hashes = keys.map { c.hash($0) }
-        let view = c
+        let view = c.keyAccess
         c.withShardsAndReply(for: hashes) { reply in
             if !mpop(view, keys: keys, hashes: hashes, left: left, count: count ?? 1, reply: &reply) {
                 reply.nullArray()
@@ -244,7 +244,7 @@ enum ListCommands {
 
     private static func moveCommand(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool) {
         let sourceHash = c.hash(1), destinationHash = c.hash(2)
-        let view = c
+        let view = c.keyAccess
         c.withShardsAndReply(for: [sourceHash, destinationHash]) { reply in
             if !move(view, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
                      fromLeft: fromLeft, toLeft: toLeft, reply: &reply) {
@@ -259,7 +259,7 @@ enum ListCommands {
     /// source if it is now empty, and writes the element as a bulk string (LMOVE's and BLMOVE's
     /// reply). Writes WRONGTYPE, moving nothing, when either key holds another type. Returns false,
     /// having written and changed nothing, when the source is missing.
-    static func move(_ c: CommandContext, source: Int, sourceHash: UInt64, destination: Int, destinationHash: UInt64,
+    static func move(_ c: KeyAccess, source: Int, sourceHash: UInt64, destination: Int, destinationHash: UInt64,
                      fromLeft: Bool, toLeft: Bool, reply: inout RESPReplyWriter) -> Bool {
         let sourceEntry: Entry, sourceList: ListValue
         switch c.lookup(source, hash: sourceHash, as: ListValue.self, access: .write) {
