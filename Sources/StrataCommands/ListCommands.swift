@@ -70,14 +70,58 @@ extension CommandTable {
 ///
 /// The pops and moves are built from cores that BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP
 /// reuse: ``popOne(_:key:hash:left:withKey:reply:)``, ``popMany(_:key:hash:left:count:withKey:reply:)``,
-/// ``mpop(_:keys:hashes:left:count:reply:)`` and ``move(_:source:sourceHash:destination:destinationHash:fromLeft:toLeft:reply:)``.
-/// Each runs with the locks of its keys' shards held (inside ``CommandContext/withShardsAndReply(for:_:)``,
-/// or with `shardsLocked`), takes the context by value (a copy made before the locking call, as
-/// the body cannot reach the context it runs in), writes the reply of the non-blocking form's
-/// successful case, or WRONGTYPE, and returns whether it wrote a reply. False means the key (every
-/// key, for ``mpop(_:keys:hashes:left:count:reply:)``) is missing: nothing was written or changed,
-/// and the caller may block (or, like the non-blocking forms, reply null).
+/// ``mpop(_:keys:hashes:left:count:reply:)`` and
+/// ``move(_:source:sourceHash:destination:destinationHash:fromLeft:toLeft:reply:)``. Each runs with
+/// the locks of its keys' shards held (inside ``CommandContext/withShardsAndReply(for:_:)`` or
+/// ``CommandContext/withKeyAndReply(_:_:)``, which also cover EXEC's `shardsLocked`), reads the keys
+/// through a ``Keys`` made from the context before that call, writes the reply of the non-blocking
+/// form's successful case (or WRONGTYPE), and returns whether it wrote a reply. False means the key
+/// (every key, for `mpop`) is missing: nothing was written or changed, and the caller may block
+/// (or, as the non-blocking forms do, reply null).
+///
+///     let keys = ListCommands.Keys(c)
+///     c.withShardsAndReply(for: hashes) { reply in
+///         for (i, key) in (1..<keys.arguments.count - 1).enumerated()
+///         where ListCommands.popOne(keys, key: key, hash: hashes[i], left: true, withKey: true, reply: &reply) {
+///             return   // BLPOP served (or WRONGTYPE)
+///         }
+///         // every key missing: block
+///     }
 enum ListCommands {
+    /// What the cores read of a command's context: its keys and database, without the reply
+    /// writer, so that holding one while the reply is written copies no buffer (a copy of the
+    /// whole `CommandContext` would share the reply buffer and make every write copy it).
+    struct Keys {
+        let keyspace: Keyspace
+        let database: Int
+        let now: Int64
+        let arguments: CommandArguments
+
+        init(_ c: CommandContext) {
+            keyspace = c.keyspace
+            database = c.database
+            now = c.now
+            arguments = c.arguments
+        }
+
+        /// Argument `index` as a list, with its shard's lock held.
+        func lookup(_ index: Int, hash: UInt64) -> Lookup<ListValue> {
+            let db = database, now = self.now, shard = keyspace.shard(for: hash)
+            let entry = arguments.withBytes(index) { shard.find(database: db, key: $0, hash: hash, now: now, access: .write) }
+            guard let entry else { return .missing }
+            guard let list = entry.collection as? ListValue else { return .wrongType }
+            return .found(entry, list)
+        }
+
+        /// Stores `list` under argument `index`, which must be missing, with its shard's lock held.
+        func create(_ index: Int, hash: UInt64, _ list: ListValue) {
+            let db = database, now = self.now, shard = keyspace.shard(for: hash)
+            arguments.withBytes(index) { _ = shard.insert(database: db, key: $0, hash: hash, collection: list, expireAt: 0, now: now) }
+        }
+
+        /// A changed list's entry: counts its size, journals it, deletes it if empty.
+        func changed(_ entry: Entry, hash: UInt64) { keyspace.shard(for: hash).collectionChanged(entry) }
+    }
     // MARK: - Pushes
 
     static func lpush(_ c: inout CommandContext) { push(&c, left: true, onlyIfExists: false) }
@@ -117,13 +161,13 @@ enum ListCommands {
             }
             count = n
         }
-        let view = c
+        let keys = ListCommands.Keys(c)
         c.withKeyAndReply(1) { _, _, hash, reply in
             if let count {
-                if !popMany(view, key: 1, hash: hash, left: left, count: count, withKey: false, reply: &reply) {
+                if !popMany(keys, key: 1, hash: hash, left: left, count: count, withKey: false, reply: &reply) {
                     reply.nullArray()
                 }
-            } else if !popOne(view, key: 1, hash: hash, left: left, withKey: false, reply: &reply) {
+            } else if !popOne(keys, key: 1, hash: hash, left: left, withKey: false, reply: &reply) {
                 reply.null()
             }
         }
@@ -134,9 +178,9 @@ enum ListCommands {
     /// it as a bulk string (LPOP's reply), or, with `withKey`, as the array [key, element]
     /// (BLPOP's). Writes WRONGTYPE for a key of another type. Returns false, having written and
     /// changed nothing, when the key is missing.
-    static func popOne(_ c: CommandContext, key: Int, hash: UInt64, left: Bool, withKey: Bool,
+    static func popOne(_ c: Keys, key: Int, hash: UInt64, left: Bool, withKey: Bool,
                        reply: inout RESPReplyWriter) -> Bool {
-        switch c.lookup(key, hash: hash, as: ListValue.self, access: .write) {
+        switch c.lookup(key, hash: hash) {
         case .missing:
             return false
         case .wrongType:
@@ -149,7 +193,7 @@ enum ListCommands {
                 c.arguments.withBytes(key) { reply.bulk($0) }
             }
             item.withBytes { reply.bulk($0) }
-            c.keyspace.shard(for: hash).collectionChanged(entry)
+            c.changed(entry, hash: hash)
             return true
         }
     }
@@ -159,9 +203,9 @@ enum ListCommands {
     /// now empty, and writes them in the order popped as an array (LPOP key count's reply), or,
     /// with `withKey`, as [key, [elements]] (LMPOP's and BLMPOP's). Writes WRONGTYPE for a key of
     /// another type. Returns false, having written and changed nothing, when the key is missing.
-    static func popMany(_ c: CommandContext, key: Int, hash: UInt64, left: Bool, count: Int, withKey: Bool,
+    static func popMany(_ c: Keys, key: Int, hash: UInt64, left: Bool, count: Int, withKey: Bool,
                         reply: inout RESPReplyWriter) -> Bool {
-        switch c.lookup(key, hash: hash, as: ListValue.self, access: .write) {
+        switch c.lookup(key, hash: hash) {
         case .missing:
             return false
         case .wrongType:
@@ -180,7 +224,7 @@ enum ListCommands {
                 guard let item = left ? list.popFront() : list.popBack() else { break }
                 item.withBytes { reply.bulk($0) }
             }
-            c.keyspace.shard(for: hash).collectionChanged(entry)
+            c.changed(entry, hash: hash)
             return true
         }
     }
@@ -190,7 +234,7 @@ enum ListCommands {
     /// holds a list, writing [key, [elements]] (LMPOP's and BLMPOP's reply). Missing keys are
     /// skipped; the first key of another type before a list ends it with WRONGTYPE. Returns false,
     /// having written nothing, when every key is missing.
-    static func mpop(_ c: CommandContext, keys: Range<Int>, hashes: [UInt64], left: Bool, count: Int,
+    static func mpop(_ c: Keys, keys: Range<Int>, hashes: [UInt64], left: Bool, count: Int,
                      reply: inout RESPReplyWriter) -> Bool {
         for (offset, key) in keys.enumerated()
         where popMany(c, key: key, hash: hashes[offset], left: left, count: count, withKey: true, reply: &reply) {
@@ -216,11 +260,11 @@ enum ListCommands {
             count = n
             j += 2
         }
-        let keys = 2..<whereIndex
-        let hashes = keys.map { c.hash($0) }
-        let view = c
+        let keyRange = 2..<whereIndex
+        let hashes = keyRange.map { c.hash($0) }
+        let keys = ListCommands.Keys(c)
         c.withShardsAndReply(for: hashes) { reply in
-            if !mpop(view, keys: keys, hashes: hashes, left: left, count: count ?? 1, reply: &reply) {
+            if !mpop(keys, keys: keyRange, hashes: hashes, left: left, count: count ?? 1, reply: &reply) {
                 reply.nullArray()
             }
         }
@@ -244,9 +288,9 @@ enum ListCommands {
 
     private static func moveCommand(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool) {
         let sourceHash = c.hash(1), destinationHash = c.hash(2)
-        let view = c
+        let keys = ListCommands.Keys(c)
         c.withShardsAndReply(for: [sourceHash, destinationHash]) { reply in
-            if !move(view, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
+            if !move(keys, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
                      fromLeft: fromLeft, toLeft: toLeft, reply: &reply) {
                 reply.null()
             }
@@ -259,10 +303,10 @@ enum ListCommands {
     /// source if it is now empty, and writes the element as a bulk string (LMOVE's and BLMOVE's
     /// reply). Writes WRONGTYPE, moving nothing, when either key holds another type. Returns false,
     /// having written and changed nothing, when the source is missing.
-    static func move(_ c: CommandContext, source: Int, sourceHash: UInt64, destination: Int, destinationHash: UInt64,
+    static func move(_ c: Keys, source: Int, sourceHash: UInt64, destination: Int, destinationHash: UInt64,
                      fromLeft: Bool, toLeft: Bool, reply: inout RESPReplyWriter) -> Bool {
         let sourceEntry: Entry, sourceList: ListValue
-        switch c.lookup(source, hash: sourceHash, as: ListValue.self, access: .write) {
+        switch c.lookup(source, hash: sourceHash) {
         case .missing:
             return false
         case .wrongType:
@@ -273,7 +317,7 @@ enum ListCommands {
             sourceEntry = entry
             sourceList = list
         }
-        let target = c.lookup(destination, hash: destinationHash, as: ListValue.self, access: .write)
+        let target = c.lookup(destination, hash: destinationHash)
         if case .wrongType = target {
             reply.error(CommandContext.wrongTypeMessage)
             return true
@@ -282,13 +326,13 @@ enum ListCommands {
         switch target {
         case .found(let entry, let list):
             if toLeft { list.pushFront(item) } else { list.pushBack(item) }
-            if entry !== sourceEntry { c.keyspace.shard(for: destinationHash).collectionChanged(entry) }
+            if entry !== sourceEntry { c.changed(entry, hash: destinationHash) }
         case .missing, .wrongType:
             let list = ListValue()
             list.pushBack(item)
-            c.store(destination, hash: destinationHash, list)
+            c.create(destination, hash: destinationHash, list)
         }
-        c.keyspace.shard(for: sourceHash).collectionChanged(sourceEntry)
+        c.changed(sourceEntry, hash: sourceHash)
         item.withBytes { reply.bulk($0) }
         return true
     }

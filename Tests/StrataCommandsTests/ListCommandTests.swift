@@ -1,3 +1,5 @@
+import NIOCore
+@testable import StrataCommands
 import StrataRESP
 import Testing
 
@@ -329,6 +331,93 @@ struct ListCommandTests {
         #expect(large > small + 400)
         c.call("rpop", "l", "2")
         #expect(c.call("memory", "usage", "l") == int(small))
+    }
+}
+
+/// The cores the blocking forms are built on, called as BLPOP, BLMPOP and BLMOVE would call them.
+@Suite("List pop and move cores")
+struct ListCoreTests {
+    /// Runs `body` as a command `words` of a client of `server` would, with the keys' shards
+    /// locked, and returns what it wrote and returned.
+    private func run(_ server: TestServer, _ words: [String], keys: [Int], resp3: Bool = false,
+                     _ body: (ListCommands.Keys, [UInt64], inout RESPReplyWriter) -> Bool) -> (Bool, String) {
+        let session = ClientSession(id: server.context.clients.makeID(), address: "127.0.0.1:1", localAddress: "127.0.0.1:2",
+                                    authenticated: true, now: server.now)
+        var c = CommandContext(server: server.context, client: session, arguments: CommandArguments(words),
+                               reply: RESPReplyWriter(buffer: ByteBuffer(), version: resp3 ? .resp3 : .resp2), now: server.now)
+        let hashes = keys.map { c.hash($0) }
+        let view = ListCommands.Keys(c)
+        let served = c.withShardsAndReply(for: hashes) { reply in body(view, hashes, &reply) }
+        return (served, String(buffer: c.reply.buffer))
+    }
+
+    private func server() -> (TestServer, TestClient) {
+        let server = TestServer()
+        let c = server.client()
+        c.call("rpush", "l", "a", "b", "c")
+        c.call("set", "s", "x")
+        return (server, c)
+    }
+
+    @Test("popOne: BLPOP's [key, element], LPOP's element, nothing for a missing key, WRONGTYPE")
+    func popOne() {
+        let (server, c) = server()
+        let words = ["blpop", "missing", "s", "l", "0"]
+        var (served, text) = run(server, words, keys: [1]) { k, h, r in
+            ListCommands.popOne(k, key: 1, hash: h[0], left: true, withKey: true, reply: &r)
+        }
+        #expect(!served && text.isEmpty)
+        (served, text) = run(server, words, keys: [2]) { k, h, r in
+            ListCommands.popOne(k, key: 2, hash: h[0], left: true, withKey: true, reply: &r)
+        }
+        #expect(served && text == "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
+        (served, text) = run(server, words, keys: [3]) { k, h, r in
+            ListCommands.popOne(k, key: 3, hash: h[0], left: false, withKey: true, reply: &r)
+        }
+        #expect(served && text == "*2\r\n$1\r\nl\r\n$1\r\nc\r\n")
+        (served, text) = run(server, words, keys: [3]) { k, h, r in
+            ListCommands.popOne(k, key: 3, hash: h[0], left: true, withKey: false, reply: &r)
+        }
+        #expect(served && text == "$1\r\na\r\n")
+        #expect(c.call("lrange", "l", "0", "-1") == bulks("b"))
+    }
+
+    @Test("mpop: BLMPOP's [key, [elements]] from the first list; false when every key is missing")
+    func mpop() {
+        let (server, c) = server()
+        let words = ["blmpop", "0", "2", "missing", "l", "left", "count", "2"]
+        var (served, text) = run(server, words, keys: [3, 4], resp3: true) { k, h, r in
+            ListCommands.mpop(k, keys: 3..<5, hashes: h, left: true, count: 2, reply: &r)
+        }
+        #expect(served && text == "*2\r\n$1\r\nl\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n")
+        (served, text) = run(server, ["blmpop", "0", "1", "missing", "left"], keys: [3]) { k, h, r in
+            ListCommands.mpop(k, keys: 3..<4, hashes: h, left: true, count: 1, reply: &r)
+        }
+        #expect(!served && text.isEmpty)
+        (served, text) = run(server, words, keys: [3, 4]) { k, h, r in
+            ListCommands.mpop(k, keys: 3..<5, hashes: h, left: false, count: 5, reply: &r)
+        }
+        #expect(served && text == "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nc\r\n")
+        #expect(c.call("exists", "l") == int(0))
+    }
+
+    @Test("move: BLMOVE's element; false for a missing source; WRONGTYPE for the destination, nothing popped")
+    func move() {
+        let (server, c) = server()
+        var (served, text) = run(server, ["blmove", "missing", "l", "left", "left", "0"], keys: [1, 2]) { k, h, r in
+            ListCommands.move(k, source: 1, sourceHash: h[0], destination: 2, destinationHash: h[1], fromLeft: true, toLeft: true, reply: &r)
+        }
+        #expect(!served && text.isEmpty)
+        (served, text) = run(server, ["blmove", "l", "s", "left", "left", "0"], keys: [1, 2]) { k, h, r in
+            ListCommands.move(k, source: 1, sourceHash: h[0], destination: 2, destinationHash: h[1], fromLeft: true, toLeft: true, reply: &r)
+        }
+        #expect(served && text.hasPrefix("-WRONGTYPE"))
+        (served, text) = run(server, ["blmove", "l", "new", "right", "left", "0"], keys: [1, 2]) { k, h, r in
+            ListCommands.move(k, source: 1, sourceHash: h[0], destination: 2, destinationHash: h[1], fromLeft: false, toLeft: true, reply: &r)
+        }
+        #expect(served && text == "$1\r\nc\r\n")
+        #expect(c.call("lrange", "l", "0", "-1") == bulks("a", "b"))
+        #expect(c.call("lrange", "new", "0", "-1") == bulks("c"))
     }
 }
 
