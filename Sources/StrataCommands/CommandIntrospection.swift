@@ -82,6 +82,7 @@ enum CommandIntrospection {
         switch spec.group {
         case "string": categories.append("@string")
         case "generic": categories.append("@keyspace")
+        case "list": categories.append("@list")
         case "connection": categories.append("@connection")
         case "transactions": categories.append("@transaction")
         default: break
@@ -200,7 +201,7 @@ enum CommandSyntax {
         var tokens: [String] = []
         var current = ""
         for ch in syntax {
-            if ch == "[" || ch == "]" || ch == "|" {
+            if ch == "[" || ch == "]" || ch == "|" || ch == "<" || ch == ">" {
                 if !current.isEmpty { tokens.append(current); current = "" }
                 tokens.append(String(ch))
             } else if ch == " " {
@@ -223,7 +224,8 @@ enum CommandSyntax {
         case "pattern": return "pattern"
         case "unix-time-seconds", "unix-time-milliseconds": return "unix-time"
         case "seconds", "milliseconds", "increment", "decrement", "offset", "start", "end", "count",
-             "cursor", "index", "destination-db", "protover", "client-id": return "integer"
+             "cursor", "index", "destination-db", "protover", "client-id",
+             "stop", "numkeys", "rank", "num-matches", "len": return "integer"
         default: return "string"
         }
     }
@@ -253,6 +255,11 @@ enum CommandSyntax {
                     argument.flags.insert("optional", at: 0)
                     alternatives[alternatives.count - 1].append(argument)
                 }
+            case "<":
+                // `<LEFT | RIGHT>`: a required choice (or group).
+                let inner = parseSequence(&tokens, until: ">")
+                if tokens.first == ">" { tokens.removeFirst() }
+                alternatives[alternatives.count - 1] += inner
             case "...":
                 let index = alternatives.count - 1
                 if !alternatives[index].isEmpty {
@@ -261,7 +268,7 @@ enum CommandSyntax {
                 }
             default:
                 if isToken(token) {
-                    if let next = tokens.first, !["[", "]", "|", "..."].contains(next), !isToken(next) {
+                    if let next = tokens.first, !["[", "]", "|", "...", "<", ">"].contains(next), !isToken(next) {
                         tokens.removeFirst()
                         alternatives[alternatives.count - 1].append(
                             Argument(name: next, type: inferType(next), token: token))

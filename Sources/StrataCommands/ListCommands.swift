@@ -70,13 +70,23 @@ extension CommandTable {
 ///
 /// The pops and moves are built from cores that BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP
 /// reuse: ``popOne(_:key:hash:left:withKey:reply:)``, ``popMany(_:key:hash:left:count:withKey:reply:)``,
-/// ``mpop(_:keys:hashes:left:count:reply:)`` and ``move(_:source:sourceHash:destination:destinationHash:fromLeft:toLeft:reply:)``.
-/// Each runs with the locks of its keys' shards held (inside ``CommandContext/withShardsAndReply(for:_:)``,
-/// or with `shardsLocked`), takes the context by value (a copy made before the locking call, as
-/// the body cannot reach the context it runs in), writes the reply of the non-blocking form's
-/// successful case, or WRONGTYPE, and returns whether it wrote a reply. False means the key (every
-/// key, for ``mpop(_:keys:hashes:left:count:reply:)``) is missing: nothing was written or changed,
-/// and the caller may block (or, like the non-blocking forms, reply null).
+/// ``mpop(_:keys:hashes:left:count:reply:)`` and
+/// ``move(_:source:sourceHash:destination:destinationHash:fromLeft:toLeft:reply:)``. Each runs with
+/// the locks of its keys' shards held (inside ``CommandContext/withShardsAndReply(for:_:)`` or
+/// ``CommandContext/withKeyAndReply(_:_:)``, which also cover EXEC's `shardsLocked`), reads the keys
+/// through the context's ``KeyAccess`` taken before that call, writes the reply of the non-blocking
+/// form's successful case (or WRONGTYPE), and returns whether it wrote a reply. False means the key
+/// (every key, for `mpop`) is missing: nothing was written or changed, and the caller may block
+/// (or, as the non-blocking forms do, reply null).
+///
+///     let keys = c.keyAccess
+///     c.withShardsAndReply(for: hashes) { reply in
+///         for (i, key) in (1..<keys.arguments.count - 1).enumerated()
+///         where ListCommands.popOne(keys, key: key, hash: hashes[i], left: true, withKey: true, reply: &reply) {
+///             return   // BLPOP served (or WRONGTYPE)
+///         }
+///         // every key missing: block
+///     }
 enum ListCommands {
     // MARK: - Pushes
 
@@ -117,13 +127,13 @@ enum ListCommands {
             }
             count = n
         }
-        let view = c.keyAccess
+        let keys = c.keyAccess
         c.withKeyAndReply(1) { _, _, hash, reply in
             if let count {
-                if !popMany(view, key: 1, hash: hash, left: left, count: count, withKey: false, reply: &reply) {
+                if !popMany(keys, key: 1, hash: hash, left: left, count: count, withKey: false, reply: &reply) {
                     reply.nullArray()
                 }
-            } else if !popOne(view, key: 1, hash: hash, left: left, withKey: false, reply: &reply) {
+            } else if !popOne(keys, key: 1, hash: hash, left: left, withKey: false, reply: &reply) {
                 reply.null()
             }
         }
@@ -149,7 +159,7 @@ enum ListCommands {
                 c.arguments.withBytes(key) { reply.bulk($0) }
             }
             item.withBytes { reply.bulk($0) }
-            c.keyspace.shard(for: hash).collectionChanged(entry)
+            c.changed(entry, hash: hash)
             return true
         }
     }
@@ -180,7 +190,7 @@ enum ListCommands {
                 guard let item = left ? list.popFront() : list.popBack() else { break }
                 item.withBytes { reply.bulk($0) }
             }
-            c.keyspace.shard(for: hash).collectionChanged(entry)
+            c.changed(entry, hash: hash)
             return true
         }
     }
@@ -216,11 +226,11 @@ enum ListCommands {
             count = n
             j += 2
         }
-        let keys = 2..<whereIndex
-        let hashes = keys.map { c.hash($0) }
-        let view = c.keyAccess
+        let keyRange = 2..<whereIndex
+        let hashes = keyRange.map { c.hash($0) }
+        let keys = c.keyAccess
         c.withShardsAndReply(for: hashes) { reply in
-            if !mpop(view, keys: keys, hashes: hashes, left: left, count: count ?? 1, reply: &reply) {
+            if !mpop(keys, keys: keyRange, hashes: hashes, left: left, count: count ?? 1, reply: &reply) {
                 reply.nullArray()
             }
         }
@@ -244,9 +254,9 @@ enum ListCommands {
 
     private static func moveCommand(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool) {
         let sourceHash = c.hash(1), destinationHash = c.hash(2)
-        let view = c.keyAccess
+        let keys = c.keyAccess
         c.withShardsAndReply(for: [sourceHash, destinationHash]) { reply in
-            if !move(view, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
+            if !move(keys, source: 1, sourceHash: sourceHash, destination: 2, destinationHash: destinationHash,
                      fromLeft: fromLeft, toLeft: toLeft, reply: &reply) {
                 reply.null()
             }
@@ -282,13 +292,13 @@ enum ListCommands {
         switch target {
         case .found(let entry, let list):
             if toLeft { list.pushFront(item) } else { list.pushBack(item) }
-            if entry !== sourceEntry { c.keyspace.shard(for: destinationHash).collectionChanged(entry) }
+            if entry !== sourceEntry { c.changed(entry, hash: destinationHash) }
         case .missing, .wrongType:
             let list = ListValue()
             list.pushBack(item)
             c.store(destination, hash: destinationHash, list)
         }
-        c.keyspace.shard(for: sourceHash).collectionChanged(sourceEntry)
+        c.changed(sourceEntry, hash: sourceHash)
         item.withBytes { reply.bulk($0) }
         return true
     }

@@ -123,10 +123,10 @@ class ListOps:
         return Op(args)
 
     TABLE = [
-        (4, g_lpush), (1, g_lpushx), (3.5, g_lpop), (1, g_llen), (2.5, g_lrange), (1, g_lindex),
-        (1, g_lset), (1, g_linsert), (1, g_lrem), (1, g_ltrim), (1.5, g_lpos), (1.5, g_lmove), (1.5, g_lmpop),
+        (3, g_lpush), (0.7, g_lpushx), (2.5, g_lpop), (0.7, g_llen), (2, g_lrange), (0.8, g_lindex),
+        (0.8, g_lset), (0.8, g_linsert), (0.8, g_lrem), (0.8, g_ltrim), (1.2, g_lpos), (1.2, g_lmove), (1.2, g_lmpop),
     ]
     MULTI_TABLE = [
-        (3, g_lpush), (0.5, g_lpushx), (2, g_lpop), (0.5, g_llen), (1.5, g_lrange), (0.5, g_lindex),
-        (0.5, g_lset), (0.5, g_linsert), (0.5, g_lrem), (0.5, g_ltrim), (1, g_lpos), (1, g_lmove), (1, g_lmpop),
+        (2.5, g_lpush), (0.4, g_lpushx), (1.5, g_lpop), (0.4, g_llen), (1, g_lrange), (0.4, g_lindex),
+        (0.4, g_lset), (0.4, g_linsert), (0.4, g_lrem), (0.4, g_ltrim), (0.8, g_lpos), (0.8, g_lmove), (0.8, g_lmpop),
     ]
