@@ -122,6 +122,7 @@ enum ListCommands {
         /// A changed list's entry: counts its size, journals it, deletes it if empty.
         func changed(_ entry: Entry, hash: UInt64) { keyspace.shard(for: hash).collectionChanged(entry) }
     }
+
     // MARK: - Pushes
 
     static func lpush(_ c: inout CommandContext) { push(&c, left: true, onlyIfExists: false) }
