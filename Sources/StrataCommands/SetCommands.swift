@@ -281,24 +281,25 @@ enum SetCommands {
         }
     }
 
-    /// The result of `operation` on `sets` (nil entries are missing keys); nil when empty.
+    /// The result of `operation` on `sets` (nil entries are missing keys); nil when empty. (Its
+    /// `members` list an all-integer result in numeric order, as Redis's intset does.)
     private static func result(_ operation: Operation, _ sets: [SetValue?]) -> SetValue? {
         let result = SetValue()
         switch operation {
         case .intersection:
             let present = sets.compactMap { $0 }
             guard present.count == sets.count, let smallest = present.min(by: { $0.count < $1.count }) else { return nil }
-            for member in smallest.members where present.allSatisfy({ $0 === smallest || $0.contains(member) }) {
+            for member in smallest.map.keys where present.allSatisfy({ $0 === smallest || $0.contains(member) }) {
                 result.insert(member)
             }
         case .union:
             for set in sets {
-                for member in set?.members ?? [] { result.insert(member) }
+                for member in set?.map.keys ?? [] { result.insert(member) }
             }
         case .difference:
             guard let first = sets.first ?? nil else { return nil }
             let others = sets.dropFirst().compactMap { $0 }
-            for member in first.members where !others.contains(where: { $0.contains(member) }) {
+            for member in first.map.keys where !others.contains(where: { $0.contains(member) }) {
                 result.insert(member)
             }
         }
