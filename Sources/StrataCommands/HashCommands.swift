@@ -63,30 +63,27 @@ enum HashCommands {
 
     static func hset(_ c: inout CommandContext) {
         guard c.arguments.count % 2 == 0 else { c.wrongArity(); return }
-        let added = setFields(&c)
-        if let added { c.reply.integer(added) }
+        setFields(&c, replyOK: false)
     }
 
     static func hmset(_ c: inout CommandContext) {
         guard c.arguments.count % 2 == 0 else { c.wrongArity(); return }
-        if setFields(&c) != nil { c.reply.ok() }
+        setFields(&c, replyOK: true)
     }
 
-    /// HSET's and HMSET's work: sets every field/value pair from argument 2 on. Returns the
-    /// number of new fields, or nil after replying WRONGTYPE.
-    private static func setFields(_ c: inout CommandContext) -> Int? {
+    /// HSET's and HMSET's work: sets every field/value pair from argument 2 on, then replies
+    /// with the number of new fields (HSET) or OK (HMSET).
+    private static func setFields(_ c: inout CommandContext, replyOK: Bool) {
         let arguments = c.arguments
-        var added: Int?
-        c.modify(1, as: HashValue.self, create: HashValue.init) { hash, _ in
+        c.modify(1, as: HashValue.self, create: HashValue.init) { hash, reply in
             guard let hash else { return false }
-            var n = 0
+            var added = 0
             for i in stride(from: 2, to: arguments.count, by: 2) where hash.set(arguments.elementBlob(i), arguments.elementBlob(i + 1)) {
-                n += 1
+                added += 1
             }
-            added = n
+            if replyOK { reply.ok() } else { reply.integer(added) }
             return true
         }
-        return added
     }
 
     static func hsetnx(_ c: inout CommandContext) {
