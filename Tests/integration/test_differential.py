@@ -1007,6 +1007,11 @@ def test_harness_detects_a_difference():
     assert cmp.check(Op([b"KEYS", b"*"], kind="sorted"), Array((Bulk(b"a"), Bulk(b"b"))),
                      Array((Bulk(b"b"), Bulk(b"a")))) is None
     assert cmp.check(Op([b"KEYS", b"*"], kind="sorted"), Array((Bulk(b"a"),)), Array((Bulk(b"b"),)))
+    # RESP3 sets (SMEMBERS…) in any order, but a set is not an array.
+    assert cmp.check(Op([b"SMEMBERS", b"s"], kind="sorted"), Set((Bulk(b"a"), Bulk(b"b"))),
+                     Set((Bulk(b"b"), Bulk(b"a")))) is None
+    assert cmp.check(Op([b"SMEMBERS", b"s"], kind="sorted"), Set((Bulk(b"a"),)), Array((Bulk(b"a"),)))
+    assert cmp.check(Op([b"SPOP", b"s", b"2"], kind="count"), Set((Bulk(b"a"),)), Set((Bulk(b"a"), Bulk(b"b"))))
     assert cmp.check(Op([b"SET", b"k", b"v"]), Error(b"ERR syntax error"), Error(b"ERR Syntax error"))
     # Inside a transaction the EXEC elements are compared with the queued commands' rules.
     assert cmp.check(Op([b"MULTI"]), OK, OK) is None
