@@ -38,7 +38,7 @@ import pytest
 from diff_op import Op
 from diff_types import TYPE_MIXINS, TYPE_COMMANDS
 from resp_client import (
-    OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection,
+    OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection, Set,
     Simple, Verbatim,
 )
 
@@ -82,7 +82,10 @@ IMPLEMENTED = [
 # know about the connection, and ones whose mutation could ask for output that
 # legitimately differs (a bare COMMAND lists every Redis command).
 NO_MUTATION = {"SELECT", "MULTI", "EXEC", "DISCARD", "RESET", "HELLO", "AUTH", "CLIENT", "WATCH",
-               "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN"}
+               "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN",
+               # Random picks: a dropped count would pop a random member (the servers' sets
+               # would part), and a junk count of -(2^63-1) would ask for 2^63-1 of them.
+               "SPOP", "SRANDMEMBER", "HRANDFIELD"}
 
 
 def clip(reply, limit: int = 3000) -> str:
@@ -699,11 +702,12 @@ class Comparer:
             return None if sorted(pa, key=repr) == sorted(pb, key=repr) else "different pairs"
         if kind == "count":
             # Random picks (SRANDMEMBER…): the same type and number of elements.
-            if isinstance(a, Array) and isinstance(b, Array):
+            if isinstance(a, (Array, Set)) and type(a) is type(b):
                 return None if len(a.items) == len(b.items) else "different counts"
             return None if type(a) is type(b) else "different reply types"
         if kind == "sorted":
-            if isinstance(a, Array) and isinstance(b, Array):
+            # An array or a RESP3 set (SMEMBERS, SINTER…) in any order.
+            if isinstance(a, (Array, Set)) and type(a) is type(b):
                 return None if sorted(a.items, key=repr) == sorted(b.items, key=repr) else "different key sets"
             return None if a == b else "replies differ"
         if kind in self.TTL_TOLERANCE:
@@ -866,16 +870,22 @@ class Runner:
             self.stats[op.name] += 1
 
     def scan_all(self, conn, args):
+        # SCAN's cursor is its first argument; HSCAN's, SSCAN's and ZSCAN's follow the key.
+        at = 1 if args[0].upper() == b"SCAN" else 2
+        pairs = args[0].upper() in (b"HSCAN", b"ZSCAN")
         keys, cursor, rounds = set(), b"0", 0
         while True:
-            conn.send([[args[0], cursor] + args[2:]])
+            conn.send([args[:at] + [cursor] + args[at + 1:]])
             reply = conn.read_reply()
             if isinstance(reply, Error):
                 return reply
             if not (isinstance(reply, Array) and len(reply.items) == 2 and isinstance(reply.items[0], Bulk)
                     and isinstance(reply.items[1], Array)):
                 return ("bad SCAN reply", reply)
-            keys.update(reply.items[1].items)
+            items = reply.items[1].items
+            if pairs:  # field and value (member and score) stay together
+                items = [(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+            keys.update(items)
             cursor = reply.items[0].value
             rounds += 1
             if cursor == b"0":
@@ -997,6 +1007,11 @@ def test_harness_detects_a_difference():
     assert cmp.check(Op([b"KEYS", b"*"], kind="sorted"), Array((Bulk(b"a"), Bulk(b"b"))),
                      Array((Bulk(b"b"), Bulk(b"a")))) is None
     assert cmp.check(Op([b"KEYS", b"*"], kind="sorted"), Array((Bulk(b"a"),)), Array((Bulk(b"b"),)))
+    # RESP3 sets (SMEMBERS…) in any order, but a set is not an array.
+    assert cmp.check(Op([b"SMEMBERS", b"s"], kind="sorted"), Set((Bulk(b"a"), Bulk(b"b"))),
+                     Set((Bulk(b"b"), Bulk(b"a")))) is None
+    assert cmp.check(Op([b"SMEMBERS", b"s"], kind="sorted"), Set((Bulk(b"a"),)), Array((Bulk(b"a"),)))
+    assert cmp.check(Op([b"SPOP", b"s", b"2"], kind="count"), Set((Bulk(b"a"),)), Set((Bulk(b"a"), Bulk(b"b"))))
     assert cmp.check(Op([b"SET", b"k", b"v"]), Error(b"ERR syntax error"), Error(b"ERR Syntax error"))
     # Inside a transaction the EXEC elements are compared with the queued commands' rules.
     assert cmp.check(Op([b"MULTI"]), OK, OK) is None
