@@ -199,7 +199,7 @@ enum SetCommands {
         let hashes = [c.hash(1), c.hash(2)]
         let member = c.blob(3)
         let sameKey = c.arguments.bytes(1) == c.arguments.bytes(2)
-        let view = c
+        let view = c.keyAccess
         c.withShardsAndReply(for: hashes) { reply in
             let source = view.lookup(1, hash: hashes[0], as: SetValue.self, access: .write)
             let destination = view.lookup(2, hash: hashes[1], as: SetValue.self, access: .write)
@@ -258,7 +258,7 @@ enum SetCommands {
                                 cardinalityLimit: Int? = nil) {
         let hashes = keys.map { c.hash($0) }
         let destinationHash = store.map { c.hash($0) }
-        let view = c
+        let view = c.keyAccess
         c.withShardsAndReply(for: hashes + (destinationHash.map { [$0] } ?? [])) { reply in
             var sets: [SetValue?] = []
             sets.reserveCapacity(hashes.count)
