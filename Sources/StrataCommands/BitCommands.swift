@@ -467,9 +467,16 @@ enum BitCommands {
             let existing = shard.find(database: db, key: key, hash: hash, now: now, access: .write)
             if let existing, existing.kind != .string { return .wrongType }
             var bytes = bytes(of: existing, length: (highest >> 3) + 1)
-            let replies = bytes.withUnsafeMutableBytes { buffer in operations.map { run($0, on: buffer) } }
-            // Redis counts every SET and INCRBY as a change, even one that failed on overflow.
-            storeRaw(bytes, replacing: existing, shard: shard, database: db, key: key, hash: hash, now: now)
+            // As Redis: a change is a new key, a longer string, or a write that changed a field.
+            var changed = existing?.valueCount != bytes.count
+            let replies = bytes.withUnsafeMutableBytes { buffer in
+                operations.map { run($0, on: buffer, changed: &changed) }
+            }
+            if let existing, !changed {
+                existing.stringEncoding = .raw
+            } else {
+                storeRaw(bytes, replacing: existing, shard: shard, database: db, key: key, hash: hash, now: now)
+            }
             return .replies(replies)
         }
         switch result {
@@ -484,8 +491,8 @@ enum BitCommands {
     }
 
     /// Runs one operation on the (already long enough) buffer: its reply, nil when OVERFLOW FAIL
-    /// refused it.
-    private static func run(_ operation: FieldOperation, on buffer: UnsafeMutableRawBufferPointer) -> Int? {
+    /// refused it. Sets `changed` when it changed the field.
+    private static func run(_ operation: FieldOperation, on buffer: UnsafeMutableRawBufferPointer, changed: inout Bool) -> Int? {
         let bits = operation.bits, offset = operation.offset
         if operation.kind == .get { return readField(operation, UnsafeRawBufferPointer(buffer)) }
         let old = getField(UnsafeRawBufferPointer(buffer), offset: offset, bits: bits)
@@ -520,6 +527,7 @@ enum BitCommands {
         }
         if overflowed && operation.overflow == .fail { return nil }
         setField(buffer, offset: offset, bits: bits, value: newValue)
+        if getField(UnsafeRawBufferPointer(buffer), offset: offset, bits: bits) != old { changed = true }
         return reply
     }
 
