@@ -55,6 +55,12 @@ enum BitCommands {
         }
     }
 
+    /// Bytes below which a bit offset's byte must lie: proto-max-bulk-len, as in Redis, but never
+    /// more than an entry can hold (a value's length is 32 bits; BITFIELD may reach 8 bytes further).
+    static func byteLimit(_ server: ServerContext) -> Int {
+        min(server.configuration.protoMaxBulkLength, Int(UInt32.max) - 16)
+    }
+
     /// Whether argument `index` equals `word` ignoring ASCII case, read as C's `strcasecmp`
     /// reads it (up to the first NUL byte); `word` must be upper case.
     static func matchesWord(_ arguments: CommandArguments, _ index: Int, _ word: StaticString) -> Bool {
@@ -124,7 +130,7 @@ enum BitCommands {
     private enum BitResult { case bit(Int), wrongType }
 
     static func setbit(_ c: inout CommandContext) {
-        guard let offset = bitOffset(c.arguments, 2, limit: c.server.configuration.protoMaxBulkLength) else {
+        guard let offset = bitOffset(c.arguments, 2, limit: byteLimit(c.server)) else {
             c.error(offsetError)
             return
         }
@@ -156,7 +162,7 @@ enum BitCommands {
     }
 
     static func getbit(_ c: inout CommandContext) {
-        guard let offset = bitOffset(c.arguments, 2, limit: c.server.configuration.protoMaxBulkLength) else {
+        guard let offset = bitOffset(c.arguments, 2, limit: byteLimit(c.server)) else {
             c.error(offsetError)
             return
         }
@@ -399,7 +405,7 @@ enum BitCommands {
     /// replying with an error.
     private static func parseFieldOperations(_ c: inout CommandContext) -> [FieldOperation]? {
         let arguments = c.arguments
-        let limit = c.server.configuration.protoMaxBulkLength
+        let limit = byteLimit(c.server)
         var operations: [FieldOperation] = []
         var overflow = Overflow.wrap
         var j = 2
