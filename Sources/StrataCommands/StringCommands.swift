@@ -524,12 +524,13 @@ enum StringCommands {
                             minimumMatch: Int) -> ([UInt8], [LCSMatch]) {
         let width = b.count + 1
         var table = [UInt32](repeating: 0, count: (a.count + 1) * width)
-        table.withUnsafeMutableBufferPointer { t in
-            for i in 1...max(a.count, 1) where i <= a.count {
-                for j in 1...max(b.count, 1) where j <= b.count {
-                    t[i * width + j] = a[i - 1] == b[j - 1]
-                        ? t[(i - 1) * width + j - 1] + 1
-                        : max(t[(i - 1) * width + j], t[i * width + j - 1])
+        if !a.isEmpty && !b.isEmpty {
+            table.withUnsafeMutableBufferPointer { t in
+                for i in 1...a.count {
+                    let row = i * width, above = row - width
+                    for j in 1...b.count {
+                        t[row + j] = a[i - 1] == b[j - 1] ? t[above + j - 1] + 1 : max(t[above + j], t[row + j - 1])
+                    }
                 }
             }
         }
