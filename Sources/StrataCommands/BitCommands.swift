@@ -98,9 +98,9 @@ enum BitCommands {
 
     /// The key at argument 1, found under its shard's lock (the string's bytes never change, so
     /// they may be read after the lock is released).
-    private static func findString(_ c: inout CommandContext, access: Access = .read) -> Entry? {
+    private static func findString(_ c: inout CommandContext) -> Entry? {
         let db = c.database, now = c.now
-        return c.withKey(1) { shard, key, hash in shard.find(database: db, key: key, hash: hash, now: now, access: access) }
+        return c.withKey(1) { shard, key, hash in shard.find(database: db, key: key, hash: hash, now: now, access: .read) }
     }
 
     /// With the shard's lock held: stores `bytes` as the key's string, in `existing`'s place
