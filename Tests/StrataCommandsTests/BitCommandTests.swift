@@ -291,6 +291,27 @@ struct BitCommandTests {
         #expect(c.call("object", "encoding", "r") == bulk("raw"))
     }
 
+    @Test("A bit write that changes nothing does not touch WATCH, as in Redis 7.0")
+    func unchangedWritesKeepWatch() {
+        let server = TestServer()
+        let a = server.client(), b = server.client()
+        let writes: [([String], Bool)] = [
+            (["setbit", "w", "3", "1"], false), (["bitfield", "w", "set", "u8", "0", "16"], false),
+            (["bitfield", "w", "overflow", "fail", "incrby", "u8", "0", "1000"], false),
+            (["setbit", "w", "3", "0"], true), (["setbit", "w", "100", "0"], true),
+            (["bitfield", "w", "incrby", "u8", "0", "0"], false), (["bitfield", "w", "incrby", "u8", "0", "1"], true),
+        ]
+        for (write, aborts) in writes {
+            a.call("del", "w")
+            a.call("setbit", "w", "3", "1")
+            a.call("watch", "w")
+            b.call(write)
+            a.call("multi")
+            a.call("ping")
+            #expect(a.call("exec") == (aborts ? .nullArray : .array([.simpleString("PONG")])), "\(write)")
+        }
+    }
+
     @Test("Command table rows match Redis 7.0's COMMAND INFO")
     func commandInfo() {
         let expected: [(String, Int, [String], Int, Int, Int)] = [
