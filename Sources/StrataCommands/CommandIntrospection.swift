@@ -81,6 +81,7 @@ enum CommandIntrospection {
         if spec.flags.contains(.readonly) { categories.append("@read") }
         switch spec.group {
         case "string": categories.append("@string")
+        case "bitmap": categories.append("@bitmap")
         case "generic": categories.append("@keyspace")
         case "list": categories.append("@list")
         case "connection": categories.append("@connection")

@@ -75,6 +75,15 @@ public enum CommandTable {
         CommandSpec("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: string, since: "2.2.0",
                     summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
                     syntax: "key offset value", handler: StringCommands.setrange),
+        CommandSpec("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: string, since: "1.0.0",
+                    complexity: "O(N) where N is the length of the returned string.",
+                    summary: "Returns a substring from a string value.", syntax: "key start end",
+                    handler: StringCommands.getrange),
+        CommandSpec("lcs", arity: -3, flags: [.readonly], keys: (1, 2, 1), group: string, since: "7.0.0",
+                    complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+                    summary: "Finds the longest common substring.",
+                    syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+                    handler: StringCommands.lcs),
     ]
 
     static let keys: [CommandSpec] = [

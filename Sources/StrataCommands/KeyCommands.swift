@@ -77,7 +77,9 @@ enum KeyCommands {
                     _ = targetShard.insert(database: db, key: key, hash: targetHash, collection: collection, expireAt: expireAt, now: now)
                 } else {
                     source.withValue { value in
-                        _ = targetShard.insert(database: db, key: key, hash: targetHash, value: value, expireAt: expireAt, now: now)
+                        // The same string object in Redis: it keeps its OBJECT ENCODING.
+                        targetShard.insert(database: db, key: key, hash: targetHash, value: value, expireAt: expireAt, now: now)
+                            .stringEncoding = source.stringEncoding
                     }
                 }
             }
@@ -138,8 +140,9 @@ enum KeyCommands {
                                            expireAt: expireAt, now: now)
                 } else {
                     source.withValue { value in
-                        _ = targetShard.insert(database: targetDatabase, key: key, hash: targetHash, value: value,
-                                               expireAt: expireAt, now: now)
+                        // Redis's copy of a string keeps its encoding (raw stays raw).
+                        targetShard.insert(database: targetDatabase, key: key, hash: targetHash, value: value,
+                                           expireAt: expireAt, now: now).stringEncoding = source.stringEncoding
                     }
                 }
             }
@@ -429,12 +432,20 @@ enum KeyCommands {
             // Read under the lock: a collection's encoding changes as it grows.
             let encoding: String = c.withKey(2) { _, _, _ in
                 if let collection = entry.collection { return collection.encodingName }
-                return entry.withValue { value in
-                    if value.count <= 20, RESPNumber.parseInt(value) != nil { return "int" }
-                    return value.count <= 44 ? "embstr" : "raw"
-                }
+                return entry.withValue { stringEncodingName(entry.stringEncoding, $0) }
             }
             c.reply.bulk(encoding)
+        }
+    }
+
+    /// OBJECT ENCODING of a string, as Redis 7.0 names it for the same history.
+    static func stringEncodingName(_ encoding: StringEncoding, _ value: UnsafeRawBufferPointer) -> String {
+        switch encoding {
+        case .raw: return "raw"
+        case .text: return value.count <= 44 ? "embstr" : "raw"
+        case .byContent:
+            if value.count <= 20, RESPNumber.parseInt(value) != nil { return "int" }
+            return value.count <= 44 ? "embstr" : "raw"
         }
     }
 

@@ -327,13 +327,15 @@ enum StringCommands {
             let sum = current + increment
             if sum.isNaN || sum.isInfinite { return .nanOrInfinity }
             let text = LongDouble.formatHuman(sum)
-            _ = text.withUnsafeBytes { value in
+            let stored = text.withUnsafeBytes { value in
                 if let existing {
                     shard.replaceValue(existing, with: value, now: now)
                 } else {
                     shard.insert(database: db, key: key, hash: hash, value: value, expireAt: 0, now: now)
                 }
             }
+            // Redis stores the text as a plain string object, not as an integer.
+            stored.stringEncoding = .text
             return .value(text)
         }
         switch result {
@@ -365,7 +367,8 @@ enum StringCommands {
                 combined.reserveCapacity(total)
                 existing.withValue { combined.append(contentsOf: $0) }
                 combined.append(contentsOf: suffix)
-                _ = combined.withUnsafeBytes { shard.replaceValue(existing, with: $0, now: now) }
+                // Redis appends in place to an unshared raw copy: OBJECT ENCODING says raw.
+                combined.withUnsafeBytes { shard.replaceValue(existing, with: $0, now: now) }.stringEncoding = .raw
                 return .length(total)
             }
         }
@@ -409,6 +412,162 @@ enum StringCommands {
         }
     }
 
+    // MARK: - LCS
+
+    /// One run of the LCS found by ``lcs(_:)``: where it is in each string, and its length.
+    struct LCSMatch: Equatable {
+        var a: ClosedRange<Int>
+        var b: ClosedRange<Int>
+        var length: Int { a.count }
+    }
+
+    /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN], as Redis 7.0 (missing keys are
+    /// empty strings; the table Redis would allocate is bounded by proto-max-bulk-len).
+    static func lcs(_ c: inout CommandContext) {
+        let hashes = [c.hash(1), c.hash(2)]
+        let db = c.database, now = c.now, arguments = c.arguments, keyspace = c.keyspace
+        let (first, second): (Entry?, Entry?) = c.withShards(for: hashes) {
+            let found = (1...2).map { i in
+                arguments.withBytes(i) {
+                    keyspace.shard(for: hashes[i - 1]).find(database: db, key: $0, hash: hashes[i - 1], now: now, access: .read)
+                }
+            }
+            return (found[0], found[1])
+        }
+        guard first?.kind ?? .string == .string, second?.kind ?? .string == .string else {
+            c.error("ERR The specified keys must contain string values")
+            return
+        }
+        var wantsIndexes = false, wantsLength = false, withMatchLength = false
+        var minimumMatch = 0
+        var j = 3
+        while j < arguments.count {
+            if BitCommands.matchesWord(arguments, j, "IDX") {
+                wantsIndexes = true
+            } else if BitCommands.matchesWord(arguments, j, "LEN") {
+                wantsLength = true
+            } else if BitCommands.matchesWord(arguments, j, "WITHMATCHLEN") {
+                withMatchLength = true
+            } else if BitCommands.matchesWord(arguments, j, "MINMATCHLEN") && j + 1 < arguments.count {
+                guard let value = arguments.integer(j + 1) else { c.notInteger(); return }
+                minimumMatch = max(value, 0)
+                j += 1
+            } else {
+                c.syntaxError()
+                return
+            }
+            j += 1
+        }
+        if wantsIndexes && wantsLength {
+            c.error("ERR If you want both the length and indexes, please just use IDX.")
+            return
+        }
+        let aLength = first?.valueCount ?? 0, bLength = second?.valueCount ?? 0
+        if aLength >= Int(UInt32.max) - 1 || bLength >= Int(UInt32.max) - 1 {
+            c.error("ERR String too long for LCS")
+            return
+        }
+        // Redis refuses when its (n+1)*(m+1) table of 32-bit lengths would exceed proto-max-bulk-len.
+        let (cells, overflow) = (aLength + 1).multipliedReportingOverflow(by: bLength + 1)
+        if overflow || cells > c.server.configuration.protoMaxBulkLength / 4 {
+            c.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+            return
+        }
+        if wantsLength {
+            c.reply.integer(withBytes(first) { a in withBytes(second) { b in lcsLength(a, b) } })
+            return
+        }
+        let (common, matches) = withBytes(first) { a in
+            withBytes(second) { b in lcsSequence(a, b, minimumMatch: minimumMatch) }
+        }
+        guard wantsIndexes else { c.reply.bulk(common); return }
+        c.reply.mapHeader(2)
+        c.reply.bulk("matches")
+        c.reply.arrayHeader(matches.count)
+        for match in matches {
+            c.reply.arrayHeader(withMatchLength ? 3 : 2)
+            c.reply.arrayHeader(2)
+            c.reply.integer(match.a.lowerBound)
+            c.reply.integer(match.a.upperBound)
+            c.reply.arrayHeader(2)
+            c.reply.integer(match.b.lowerBound)
+            c.reply.integer(match.b.upperBound)
+            if withMatchLength { c.reply.integer(match.length) }
+        }
+        c.reply.bulk("len")
+        c.reply.integer(common.count)
+    }
+
+    /// Calls `body` with a string entry's bytes, or with no bytes for a missing key.
+    static func withBytes<R>(_ entry: Entry?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let entry else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return entry.withValue(body)
+    }
+
+    /// The length of the longest common subsequence, in two rows of the table.
+    static func lcsLength(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        var previous = [UInt32](repeating: 0, count: b.count + 1)
+        var current = previous
+        for i in 0..<a.count {
+            for j in 0..<b.count {
+                current[j + 1] = a[i] == b[j] ? previous[j] + 1 : max(previous[j + 1], current[j])
+            }
+            swap(&previous, &current)
+        }
+        return Int(previous[b.count])
+    }
+
+    /// The longest common subsequence and its runs (last first, of at least `minimumMatch`
+    /// bytes), walked back through the whole table as Redis walks it, so that of several
+    /// subsequences of the same length it finds the one Redis finds.
+    static func lcsSequence(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+                            minimumMatch: Int) -> ([UInt8], [LCSMatch]) {
+        let width = b.count + 1
+        var table = [UInt32](repeating: 0, count: (a.count + 1) * width)
+        if !a.isEmpty && !b.isEmpty {
+            table.withUnsafeMutableBufferPointer { t in
+                for i in 1...a.count {
+                    let row = i * width, above = row - width
+                    for j in 1...b.count {
+                        t[row + j] = a[i - 1] == b[j - 1] ? t[above + j - 1] + 1 : max(t[above + j], t[row + j - 1])
+                    }
+                }
+            }
+        }
+        var length = Int(table[a.count * width + b.count])
+        var common = [UInt8](repeating: 0, count: length)
+        var matches: [LCSMatch] = []
+        var open: LCSMatch?
+        var i = a.count, j = b.count
+        while i > 0 && j > 0 {
+            var emit = false
+            if a[i - 1] == b[j - 1] {
+                common[length - 1] = a[i - 1]
+                if let run = open {
+                    if run.a.lowerBound == i && run.b.lowerBound == j {
+                        open = LCSMatch(a: (i - 1)...run.a.upperBound, b: (j - 1)...run.b.upperBound)
+                    } else {
+                        emit = true
+                    }
+                } else {
+                    open = LCSMatch(a: (i - 1)...(i - 1), b: (j - 1)...(j - 1))
+                }
+                if let run = open, run.a.lowerBound == 0 || run.b.lowerBound == 0 { emit = true }
+                length -= 1
+                i -= 1
+                j -= 1
+            } else {
+                if table[(i - 1) * width + j] > table[i * width + j - 1] { i -= 1 } else { j -= 1 }
+                if open != nil { emit = true }
+            }
+            if emit, let run = open {
+                if minimumMatch == 0 || run.length >= minimumMatch { matches.append(run) }
+                open = nil
+            }
+        }
+        return (common, matches)
+    }
+
     static func setrange(_ c: inout CommandContext) {
         guard let offset = c.arguments.integer(2) else { c.notInteger(); return }
         guard offset >= 0 else { c.error("ERR offset is out of range"); return }
@@ -428,13 +587,14 @@ enum StringCommands {
                 bytes.withUnsafeMutableBytes { out in
                     UnsafeMutableRawBufferPointer(rebasing: out[offset..<total]).copyMemory(from: patch)
                 }
-                _ = bytes.withUnsafeBytes { value in
+                let stored = bytes.withUnsafeBytes { value in
                     if let existing {
                         shard.replaceValue(existing, with: value, now: now)
                     } else {
                         shard.insert(database: db, key: key, hash: hash, value: value, expireAt: 0, now: now)
                     }
                 }
+                stored.stringEncoding = .raw
                 return .length(bytes.count)
             }
         }

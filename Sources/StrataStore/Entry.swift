@@ -33,11 +33,40 @@ public struct EntryHeader {
     public internal(set) var database: UInt8
     /// Accesses, saturating; for OBJECT FREQ.
     public internal(set) var frequency: UInt8
-    /// The value's type. For a collection, the value bytes are a retained reference to its
-    /// ``CollectionValue`` (see ``Entry/collection``); a cold stub keeps the type, not the value.
-    public internal(set) var kind: ValueKind
+    /// The value's type (low 3 bits) and, for a string, its ``StringEncoding`` (the next 2 bits),
+    /// in the byte the type alone would take.
+    @usableFromInline var typeBits: UInt8
     /// Index of this entry's pending record in its shard's journal, or -1 (see Journal.swift).
     @usableFromInline var journalSlot: Int32
+}
+
+extension EntryHeader {
+    /// The value's type. For a collection, the value bytes are a retained reference to its
+    /// ``CollectionValue`` (see ``Entry/collection``); a cold stub keeps the type, not the value.
+    public internal(set) var kind: ValueKind {
+        @inline(__always) get { ValueKind(rawValue: typeBits & 0x07).unsafelyUnwrapped }
+        set { typeBits = (typeBits & ~0x07) | newValue.rawValue }
+    }
+
+    var stringEncoding: StringEncoding {
+        get { StringEncoding(rawValue: (typeBits >> 3) & 0x03) ?? .byContent }
+        set { typeBits = (typeBits & ~0x18) | (newValue.rawValue << 3) }
+    }
+}
+
+/// How OBJECT ENCODING names a string, which in Redis depends on the command that made it, not
+/// only on its bytes. Not stored in L3 or DUMP: a string read back is named by its content, as
+/// Redis names a string it loads from an RDB file or a RESTORE payload.
+public enum StringEncoding: UInt8, Sendable {
+    /// Stored as given (SET, MSET, INCR, RESTORE…: Redis's `tryObjectEncoding`): `int` for a
+    /// canonical integer of up to 20 characters, `embstr` up to 44 bytes, else `raw`.
+    case byContent = 0
+    /// Changed in place (APPEND or SETRANGE of an existing string, SETRANGE on a new key,
+    /// SETBIT, BITFIELD's writes, BITOP's result): always `raw`.
+    case raw = 1
+    /// Text made by the server from a number it does not store as one (INCRBYFLOAT): `embstr`
+    /// up to 44 bytes, else `raw`; never `int`.
+    case text = 2
 }
 
 /// One key and its value, in a single allocation: header, key bytes, value bytes.
@@ -57,7 +86,7 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
                 chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, l3Row: 0, hash: hash,
                 keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
                 lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0,
-                kind: kind, journalSlot: -1)
+                typeBits: kind.rawValue, journalSlot: -1)
         }
         let entry = unsafeDowncast(buffer, to: Entry.self)
         entry.withUnsafeMutablePointerToElements { elements in
@@ -99,6 +128,13 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     /// The value's type.
     @inlinable public var kind: ValueKind { header.kind }
+
+    /// For a string: how OBJECT ENCODING names it (see ``StringEncoding``). Set it under the
+    /// shard's lock, right after storing the entry (a new entry starts as `.byContent`).
+    public var stringEncoding: StringEncoding {
+        get { header.stringEncoding }
+        set { header.stringEncoding = newValue }
+    }
 
     /// The collection this warm entry holds, or nil for a string or a cold stub.
     public var collection: CollectionValue? {
