@@ -130,7 +130,8 @@ public final class CommandSpec: Sendable {
         if numKeysAt > 0 {
             var positions = firstKey > 0 && firstKey < numKeysAt ? [firstKey] : []
             guard numKeysAt < argumentCount, let n = arguments.integer(numKeysAt), n > 0 else { return positions }
-            let last = min(numKeysAt + n, argumentCount - 1)
+            // n may be as large as Int.max: compare before adding.
+            let last = n >= argumentCount - numKeysAt ? argumentCount - 1 : numKeysAt + n
             if last > numKeysAt { positions += Array(numKeysAt + 1...last) }
             return positions
         }
