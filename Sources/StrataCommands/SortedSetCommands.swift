@@ -820,8 +820,9 @@ enum SortedSetCommands {
             return
         }
         if count >= UInt(size) {
+            // The whole set, as Redis's zset iterator walks it: from the highest score down.
             header(size)
-            zset.forEach(from: 0, count: size, reverse: false) { write($0.member, $0.score) }
+            zset.forEach(from: size - 1, count: size, reverse: true) { write($0.member, $0.score) }
             return
         }
         let n = Int(count)

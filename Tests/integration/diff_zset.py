@@ -280,6 +280,9 @@ class ZSetOps:
         r = self.rng.random()
         if r < 0.25:
             return Op([self.name("ZRANDMEMBER"), key], kind="count")
+        if r < 0.4:  # at least the whole set: all of it, in Redis's iterator's order
+            args = [self.name("ZRANDMEMBER"), key, self.rng.choice([b"200", b"9223372036854775807"])]
+            return Op(args + ([self.name("WITHSCORES")] if self.rng.random() < 0.5 else []))
         args = [self.name("ZRANDMEMBER"), key, self.zcount_arg()]
         if self.rng.random() < 0.4:
             args.append(self.name("WITHSCORES") if self.rng.random() < 0.95 else b"FOO")
@@ -340,8 +343,8 @@ class ZSetOps:
         return Op(args)
 
     TABLE = [
-        (4, g_zadd), (1, g_zincrby), (1.5, g_zrem), (1.5, g_zremrange), (3, g_zread), (4, g_zrange),
-        (1, g_zrangestore), (2, g_zpop), (1, g_zrandmember), (2.5, g_zsetop), (1, g_zscan), (0.6, g_zbig),
+        (3.5, g_zadd), (0.8, g_zincrby), (1.2, g_zrem), (1.2, g_zremrange), (2.5, g_zread), (3.5, g_zrange),
+        (0.8, g_zrangestore), (1.6, g_zpop), (0.8, g_zrandmember), (2, g_zsetop), (0.8, g_zscan), (0.5, g_zbig),
     ]
     MULTI_TABLE = [
         (2, g_zadd), (0.5, g_zincrby), (0.5, g_zrem), (0.5, g_zremrange), (1, g_zread), (1.5, g_zrange),
