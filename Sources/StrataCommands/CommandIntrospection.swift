@@ -200,7 +200,7 @@ enum CommandSyntax {
         var tokens: [String] = []
         var current = ""
         for ch in syntax {
-            if ch == "[" || ch == "]" || ch == "|" {
+            if ch == "[" || ch == "]" || ch == "|" || ch == "<" || ch == ">" {
                 if !current.isEmpty { tokens.append(current); current = "" }
                 tokens.append(String(ch))
             } else if ch == " " {
@@ -237,6 +237,12 @@ enum CommandSyntax {
             switch token {
             case "|":
                 alternatives.append([])
+            case "<":
+                // `<MIN | MAX>`: a required choice.
+                let inner = parseSequence(&tokens, until: ">")
+                if tokens.first == ">" { tokens.removeFirst() }
+                alternatives[alternatives.count - 1].append(inner.count == 1 ? inner[0]
+                    : Argument(name: inner.map(\.name).joined(separator: "-"), type: "block", children: inner))
             case "[":
                 var inner = parseSequence(&tokens, until: "]")
                 if tokens.first == "]" { tokens.removeFirst() }
@@ -261,7 +267,7 @@ enum CommandSyntax {
                 }
             default:
                 if isToken(token) {
-                    if let next = tokens.first, !["[", "]", "|", "..."].contains(next), !isToken(next) {
+                    if let next = tokens.first, !["[", "]", "|", "...", "<", ">"].contains(next), !isToken(next) {
                         tokens.removeFirst()
                         alternatives[alternatives.count - 1].append(
                             Argument(name: next, type: inferType(next), token: token))

@@ -314,10 +314,18 @@ public struct OrderedItems {
         validStarts = chunk + 1
     }
 
-    /// The chunk and position within it of rank `rank` (0 ..< count).
+    /// The chunk and position within it of rank `rank` (0 ..< count). Prefix sums are
+    /// refreshed only as far as that chunk.
     private mutating func locate(_ rank: Int) -> (Int, Int) {
-        refreshStarts(through: chunks.count - 1)
-        var low = 0, high = chunks.count - 1
+        if validStarts == 0 {
+            starts[0] = 0
+            validStarts = 1
+        }
+        while validStarts < chunks.count && starts[validStarts - 1] + chunks[validStarts - 1].count <= rank {
+            starts[validStarts] = starts[validStarts - 1] + chunks[validStarts - 1].count
+            validStarts += 1
+        }
+        var low = 0, high = validStarts - 1
         while low < high {
             let mid = (low + high + 1) / 2
             if starts[mid] <= rank { low = mid } else { high = mid - 1 }

@@ -382,6 +382,9 @@ struct SortedSetCommandTests {
         #expect(c.call("command", "getkeys", "zunionstore", "d", "2", "a", "b", "weights", "1", "2") == arr("d", "a", "b"))
         #expect(c.call("command", "getkeys", "zmpop", "2", "a", "b", "min") == arr("a", "b"))
         #expect(c.call("command", "getkeys", "zrangestore", "d", "s", "0", "1") == arr("d", "s"))
+        // `<MIN | MAX>` in the documented syntax is a required choice in COMMAND DOCS.
+        let docs = c.raw("command", "docs", "zmpop")
+        #expect(docs.contains("$7\r\nmin-max\r\n$4\r\ntype\r\n$5\r\noneof\r\n") && !docs.contains("<"))
         // A huge count of keys does not overflow.
         #expect(c.call("zunion", "9223372036854775807", "a") == syntaxError)
     }
