@@ -240,6 +240,12 @@ enum CommandSyntax {
             switch token {
             case "|":
                 alternatives.append([])
+            case "<":
+                // `<MIN | MAX>`: a required choice.
+                let inner = parseSequence(&tokens, until: ">")
+                if tokens.first == ">" { tokens.removeFirst() }
+                alternatives[alternatives.count - 1].append(inner.count == 1 ? inner[0]
+                    : Argument(name: inner.map(\.name).joined(separator: "-"), type: "block", children: inner))
             case "[":
                 var inner = parseSequence(&tokens, until: "]")
                 if tokens.first == "]" { tokens.removeFirst() }

@@ -130,8 +130,8 @@ public final class CommandSpec: Sendable {
         if numKeysAt > 0 {
             var positions = firstKey > 0 && firstKey < numKeysAt ? [firstKey] : []
             guard numKeysAt < argumentCount, let n = arguments.integer(numKeysAt), n > 0 else { return positions }
-            // n comes from the client: compare before adding (LMPOP 9223372036854775807 …).
-            let last = n >= argumentCount ? argumentCount - 1 : min(numKeysAt + n, argumentCount - 1)
+            // n comes from the client and may be as large as Int.max: compare before adding.
+            let last = n >= argumentCount - numKeysAt ? argumentCount - 1 : numKeysAt + n
             if last > numKeysAt { positions += Array(numKeysAt + 1...last) }
             return positions
         }

@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The protocol a connection speaks: RESP2 until the client says `HELLO 3`.
 public enum RESPVersion: Int, Sendable {
     case resp2 = 2
@@ -177,13 +185,18 @@ public struct RESPReplyWriter {
         }
     }
 
-    /// Formats a double as Redis does for RESP3 doubles (`%.17g`, `inf`, `-inf`, `nan`).
+    /// Formats a double as Redis 7.0's `addReplyDouble` does: `%.17g` (so 0.1 is
+    /// `0.10000000000000001` and -0 is `-0`), with `inf`, `-inf` and `nan`.
     public static func formatDouble(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
-        if value == value.rounded() && abs(value) < 1e17 {
-            return String(Int64(value))
+        if value == value.rounded() && abs(value) < 1e17 && !(value == 0 && value.sign == .minus) {
+            return String(Int64(value)) // what %.17g prints for an integer of at most 17 digits
         }
-        return "\(value)"
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buffer in
+            let length = withVaList([value]) { vsnprintf(buffer.baseAddress!, 32, "%.17g", $0) }
+            let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(min(length, 31)))
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 }

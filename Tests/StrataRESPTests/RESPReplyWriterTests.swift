@@ -84,7 +84,8 @@ struct RESPReplyWriterTests {
     }
 
     @Test("double formatting", arguments: [
-        (3.0, "3"), (-0.0, "0"), (1.5, "1.5"), (-2.25, "-2.25"), (.infinity, "inf"), (-.infinity, "-inf"), (.nan, "nan"),
+        (3.0, "3"), (-0.0, "-0"), (0.0, "0"), (1.5, "1.5"), (0.1, "0.10000000000000001"), (1e17, "1e+17"),
+        (123456789012345680, "1.2345678901234568e+17"), (99999999999999984, "99999999999999984"), (1e-5, "1.0000000000000001e-05"), (-2.25, "-2.25"), (.infinity, "inf"), (-.infinity, "-inf"), (.nan, "nan"),
     ] as [(Double, String)])
     func doubles(_ value: Double, _ text: String) {
         #expect(RESPReplyWriter.formatDouble(value) == text)

@@ -129,6 +129,77 @@ import Testing
         #expect(zset.partitionRank { $0.score >= 0 } == expected.firstIndex { $0.score >= 0 })
     }
 
+    /// Inserts, removals, rank-range removals and rank reads interleaved, against a sorted array.
+    @Test func sortedSetRanksStayRightThroughRangeRemovals() {
+        let zset = SortedSetValue()
+        var generator = SeededGenerator(seed: 11)
+        var reference: [ScoredMember] = []
+        for step in 0..<6_000 {
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<6:
+                let member = Blob("m\(Int.random(in: 0..<3000, using: &generator))")
+                let score = Double(Int.random(in: -100..<100, using: &generator))
+                reference.removeAll { $0.member == member }
+                reference.append(ScoredMember(score: score, member: member))
+                reference.sort()
+                zset.set(member, score: score)
+            case 6:
+                guard !reference.isEmpty else { continue }
+                let i = Int.random(in: 0..<reference.count, using: &generator)
+                #expect(zset.remove(reference[i].member))
+                reference.remove(at: i)
+            case 7:
+                guard !reference.isEmpty else { continue }
+                let low = Int.random(in: 0..<reference.count, using: &generator)
+                let high = min(reference.count, low + Int.random(in: 0..<(step % 7 == 0 ? 400 : 5), using: &generator))
+                #expect(zset.removeRanks(low..<high) == Array(reference[low..<high]))
+                reference.removeSubrange(low..<high)
+            default:
+                guard !reference.isEmpty else { continue }
+                let i = Int.random(in: 0..<reference.count, using: &generator)
+                #expect(zset[rank: i] == reference[i])
+                #expect(zset.rank(of: reference[i].member) == i)
+                var walked: [ScoredMember] = []
+                let n = min(20, i + 1)
+                zset.forEach(from: i, count: n, reverse: true) { walked.append($0) }
+                #expect(walked == Array(reference[(i - n + 1)...i].reversed()))
+            }
+            #expect(zset.count == reference.count)
+        }
+        var all: [ScoredMember] = []
+        zset.forEach(from: 0, count: zset.count, reverse: false) { all.append($0) }
+        #expect(all == reference)
+        // The chunks' byte count is kept as they change: emptied, it is what an emptied set costs.
+        zset.removeRanks(0..<zset.count)
+        let other = SortedSetValue()
+        other.set(Blob("x"), score: 1)
+        other.remove(Blob("x"))
+        #expect(zset.cost == other.cost)
+    }
+
+    @Test func sortedSetScoresAsRedisStoresThem() {
+        let zset = SortedSetValue()
+        zset.set(Blob("z"), score: -0.0)
+        #expect(zset.score(of: Blob("z"))?.sign == .plus, "a listpack stores -0 as 0")
+        zset.set(Blob("z"), score: 5)
+        zset.set(Blob("z"), score: -0.0)
+        #expect(zset.score(of: Blob("z"))?.sign == .plus)
+        let big = SortedSetValue(compact: false)
+        big.set(Blob("z"), score: 0)
+        big.set(Blob("z"), score: -0.0)
+        #expect(big.score(of: Blob("z"))?.sign == .plus, "an equal score leaves the member alone")
+        big.set(Blob("y"), score: -0.0)
+        #expect(big.score(of: Blob("y"))?.sign == .minus)
+        #expect(big.encodingName == "skiplist")
+        let built = SortedSetValue.build([ScoredMember(score: -0.0, member: Blob("b")), ScoredMember(score: -1, member: Blob("a"))])
+        #expect(built.encodingName == "listpack")
+        #expect(built[rank: 0].member == Blob("a") && built.score(of: Blob("b"))?.sign == .plus)
+        let large = SortedSetValue.build((0..<129).map { ScoredMember(score: -0.0, member: Blob("m\($0)")) })
+        #expect(large.encodingName == "skiplist")
+        #expect(large.score(of: Blob("m5"))?.sign == .minus)
+        #expect(large.rank(of: Blob("m5")) == (0..<129).map { "m\($0)" }.sorted { Blob($0) < Blob($1) }.firstIndex(of: "m5"))
+    }
+
     @Test func encodingNamesFollowRedis70() {
         let set = SetValue()
         set.insert(Blob("1"))
