@@ -117,56 +117,37 @@ enum BlockingCommands {
         guard let timeout = timeout(&c, c.arguments.count - 1) else { return }
         let keys = Array(1..<c.arguments.count - 1)
         block(&c, keys: keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
-            for index in keys {
-                switch c.lookup(index, hash: c.hash(index), as: SortedSetValue.self, access: .write) {
-                case .missing: continue
-                case .wrongType:
-                    if woken { continue }
-                    c.wrongType()
-                    return true
-                case .found(let entry, let set):
-                    let item = set[rank: min ? 0 : set.count - 1]
-                    set.remove(item.member)
-                    c.reply.arrayHeader(3)
-                    c.arguments.withBytes(index) { c.reply.bulk($0) }
-                    item.member.withBytes { c.reply.bulk($0) }
-                    c.reply.double(item.score)
-                    served(&c, index, entry)
-                    return true
-                }
-            }
-            return false
+            zpop(&c, keys: keys, woken: woken, max: !min, count: 1, format: .keyedFlat)
         }
     }
 
     static func bzmpop(_ c: inout CommandContext) {
         guard let pop = MultiPop.parse(&c, sides: ("MIN", "MAX")), let timeout = timeout(&c, 1) else { return }
         block(&c, keys: pop.keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
-            for index in pop.keys {
-                switch c.lookup(index, hash: c.hash(index), as: SortedSetValue.self, access: .write) {
-                case .missing: continue
-                case .wrongType:
-                    if woken { continue }
-                    c.wrongType()
-                    return true
-                case .found(let entry, let set):
-                    let n = Swift.min(pop.count, set.count)
-                    c.reply.arrayHeader(2)
-                    c.arguments.withBytes(index) { c.reply.bulk($0) }
-                    c.reply.arrayHeader(n)
-                    for _ in 0..<n {
-                        let item = set[rank: pop.first ? 0 : set.count - 1]
-                        set.remove(item.member)
-                        c.reply.arrayHeader(2)
-                        item.member.withBytes { c.reply.bulk($0) }
-                        c.reply.double(item.score)
-                    }
-                    served(&c, index, entry)
-                    return true
-                }
-            }
-            return false
+            zpop(&c, keys: pop.keys, woken: woken, max: !pop.first, count: pop.count, format: .keyedNested)
         }
+    }
+
+    /// Pops from the first of `keys` that holds a sorted set, as ZPOPMIN/ZMPOP do; false when
+    /// none does (a key of another type gets WRONGTYPE, unless the client was woken).
+    private static func zpop(_ c: inout CommandContext, keys: [Int], woken: Bool, max: Bool, count: Int,
+                             format: SortedSetCommands.PopReply) -> Bool {
+        let view = c.keyAccess
+        for index in keys {
+            let hash = view.hash(index)
+            switch view.lookup(index, hash: hash, as: SortedSetValue.self, access: .write) {
+            case .missing: continue
+            case .wrongType:
+                if woken { continue }
+                c.wrongType()
+                return true
+            case .found(let entry, let set):
+                SortedSetCommands.pop(set, entry: entry, shard: c.keyspace.shard(for: hash), max: max, count: count,
+                                      format: format, reply: &c.reply)
+                return true
+            }
+        }
+        return false
     }
 
     // MARK: - Arguments
@@ -298,13 +279,5 @@ enum BlockingCommands {
         }
         c.suspension = (promise.futureResult, true)
         c.blockedOnKeys = true
-    }
-
-    /// (A blocked client woken for a key that now holds another type stays blocked, as in Redis.)
-    /// After a pop from the key at argument `index`: records the change (deleting an emptied
-    /// key), which lets the next client blocked on the key be served if elements are left.
-    /// (The change marks the key ready, as every write to a key someone waits on does.)
-    private static func served(_ c: inout CommandContext, _ index: Int, _ entry: Entry) {
-        c.keyspace.shard(for: c.hash(index)).collectionChanged(entry)
     }
 }

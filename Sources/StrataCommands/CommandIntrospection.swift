@@ -84,11 +84,15 @@ enum CommandIntrospection {
         case "bitmap": categories.append("@bitmap")
         case "generic": categories.append("@keyspace")
         case "list": categories.append("@list")
+        case "hash": categories.append("@hash")
+        case "set": categories.append("@set")
+        case "sorted-set": categories.append("@sortedset")
         case "connection": categories.append("@connection")
         case "transactions": categories.append("@transaction")
         default: break
         }
         if spec.flags.contains(.fast) { categories.append("@fast") } else { categories.append("@slow") }
+        if spec.flags.contains(.blocking) { categories.append("@blocking") }
         if spec.flags.contains(.admin) { categories += ["@admin", "@dangerous"] }
         return categories
     }
@@ -262,11 +266,6 @@ enum CommandSyntax {
                     argument.flags.insert("optional", at: 0)
                     alternatives[alternatives.count - 1].append(argument)
                 }
-            case "<":
-                // `<LEFT | RIGHT>`: a required choice (or group).
-                let inner = parseSequence(&tokens, until: ">")
-                if tokens.first == ">" { tokens.removeFirst() }
-                alternatives[alternatives.count - 1] += inner
             case "...":
                 let index = alternatives.count - 1
                 if !alternatives[index].isEmpty {

@@ -649,7 +649,7 @@ enum SortedSetCommands {
     static func zrangestore(_ c: inout CommandContext) {
         guard let request = parseRange(&c, keyIndex: 2, store: true, kind: nil, reverse: nil) else { return }
         let destination = c.hash(1), source = c.hash(2)
-        let view = c.keyView
+        let view = c.keyAccess
         c.withShardsAndReply(for: [destination, source]) { reply in
             var result: SortedSetValue?
             switch view.lookup(2, hash: source, as: SortedSetValue.self, access: .read) {
@@ -753,7 +753,7 @@ enum SortedSetCommands {
         }
         let keys = 2..<(2 + numkeys)
         let hashes = keys.map { c.hash($0) }
-        let view = c.keyView
+        let view = c.keyAccess
         let keyspace = c.keyspace
         c.withShardsAndReply(for: hashes) { reply in
             for (index, hash) in zip(keys, hashes) {
@@ -910,7 +910,7 @@ enum SortedSetCommands {
         let keys = (numkeysIndex + 1)..<(numkeysIndex + 1 + setCount)
         let hashes = keys.map { c.hash($0) }
         let destination = store ? c.hash(1) : 0
-        let view = c.keyView
+        let view = c.keyAccess
         c.withShardsAndReply(for: store ? hashes + [destination] : hashes) { reply in
             var sources: [Source] = []
             sources.reserveCapacity(setCount)
@@ -1108,15 +1108,4 @@ extension RESPReplyWriter {
     /// A Blob as a bulk string.
     @inline(__always)
     fileprivate mutating func bulkBlob(_ blob: Blob) { blob.withBytes { bulk($0) } }
-}
-
-extension CommandContext {
-    /// A copy of the context for looking keys up and storing them inside
-    /// ``withShardsAndReply(for:_:)`` (whose body may not touch the context itself). Its reply is
-    /// empty, so that the real reply buffer stays uniquely referenced and is not copied on write.
-    fileprivate var keyView: CommandContext {
-        var view = self
-        view.reply = RESPReplyWriter(buffer: ByteBuffer(), version: reply.version)
-        return view
-    }
 }

@@ -5,7 +5,10 @@ import DequeModule
 /// while a value stays within them, and the other name from the first time it does not, as
 /// Redis converts one way only.
 public enum EncodingLimits {
+    /// `zset-max-listpack-entries`.
     public static let listpackEntries = 128
+    /// `hash-max-listpack-entries`.
+    public static let hashListpackEntries = 512
     public static let listpackValue = 64
     public static let intsetEntries = 512
 }
@@ -36,7 +39,7 @@ public final class HashValue: CollectionValue {
         } else {
             heapBytes += field.heapCost + value.heapCost
         }
-        if compact && (map.count > EncodingLimits.listpackEntries || field.count > EncodingLimits.listpackValue
+        if compact && (map.count > EncodingLimits.hashListpackEntries || field.count > EncodingLimits.listpackValue
                        || value.count > EncodingLimits.listpackValue) {
             compact = false
         }
