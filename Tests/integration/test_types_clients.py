@@ -30,9 +30,12 @@ def srv(strata):
     return strata
 
 
-@pytest.fixture
-def r(srv):
-    client = srv.redis_py(decode_responses=True)
+@pytest.fixture(params=[2, None], ids=["resp2", "default"])
+def r(request, srv):
+    """redis-py with protocol=2, and with no protocol given: redis-py 8 then speaks RESP3 on the
+    wire (HELLO 3) but hands back the same Python shapes as under RESP2 (tuples for scored
+    members, a flat LCS IDX list). test_resp3_* cover protocol=3, whose shapes differ."""
+    client = srv.redis_py(decode_responses=True, protocol=request.param)
     yield client
     client.close()
 
