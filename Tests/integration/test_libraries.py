@@ -15,9 +15,11 @@ Runs against strata by default; TARGET=redis runs the same tests against redis-s
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from rq import Queue, Worker
@@ -173,6 +175,39 @@ def test_rq_jobs_run_by_a_worker(srv, tasks_dir):
         assert failing.get_status() == JobStatus.FAILED
         assert len(failing.results()) == 2
     finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("queues", [("default",), ("high", "default")], ids=["one-queue-blmove", "two-queues-blpop"])
+def test_rq_worker_waits_for_jobs(srv, tasks_dir, queues):
+    """A long-running worker blocks (BLMOVE on one queue, BLPOP on several) until a job is
+    enqueued from another connection, runs it, and stops on SIGTERM (warm shutdown)."""
+    conn = srv.redis_py()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tasks_dir), os.environ.get("PYTHONPATH")])))
+    name = f"waiting-{len(queues)}"
+    cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", f"redis://{srv.host}:{srv.port}/0",
+           "--name", name, "--worker-class", "tasks.PromptWorker", *queues]
+    worker = subprocess.Popen(cmd, cwd=tasks_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while int(conn.info("clients")["blocked_clients"]) < 1:
+            assert worker.poll() is None, worker.communicate()[0]
+            assert time.monotonic() < deadline, "the worker never blocked waiting for a job"
+            time.sleep(0.02)
+        job = Queue(queues[-1], connection=conn).enqueue("tasks.add", 20, 22)
+        while job.get_status() != JobStatus.FINISHED:
+            assert time.monotonic() < deadline, f"job still {job.get_status()}"
+            time.sleep(0.02)
+        assert job.return_value() == 42
+        assert [w.name for w in Worker.all(connection=conn)] == [name]
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+        assert worker.returncode == 0, output
+        assert Worker.all(connection=conn) == []
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
         conn.close()
 
 
