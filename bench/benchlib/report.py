@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .results import median, ratio
 
-ORDER = ["throughput", "memory", "eviction", "persistence", "l3raw", "cluster"]
+ORDER = ["throughput", "memory", "eviction", "persistence", "l3raw", "cluster", "types"]
 TITLES = {
     "throughput": "Throughput and latency (redis-benchmark)",
     "memory": "Memory per key",
@@ -22,6 +22,7 @@ TITLES = {
     "persistence": "Persistence",
     "l3raw": "L3 batcher vs raw SQLite",
     "cluster": "Cluster",
+    "types": "Data types",
 }
 LATENCY_METRICS = ("p50", "p99")
 
@@ -62,7 +63,7 @@ def fmt(value, unit: str) -> str:
         return f"{value:,.0f}"
     if unit == "ms":
         return f"{value:.3f}"
-    if unit in ("keys", "rows/s", "rows"):
+    if unit in ("keys", "rows/s", "rows", "elements/s"):
         return f"{value:,.0f}"
     if unit in ("MiB", "B", "x"):
         return f"{value:,.1f}" if unit != "x" else f"{value:.2f}"

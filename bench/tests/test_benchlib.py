@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import rbench, report, resp, workload  # noqa: E402
+from benchlib import load, rbench, report, resp, workload  # noqa: E402
 from benchlib.context import Context, ScenarioSkipped, Settings  # noqa: E402
 from benchlib.results import Result  # noqa: E402
-from benchlib.scenarios import l3raw, memory  # noqa: E402
+from benchlib.scenarios import l3raw, memory, types  # noqa: E402
 
 CSV = '''"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
 "SET","94786.73","0.370","0.096","0.327","0.655","1.023","2.887"
@@ -185,6 +185,66 @@ class L3RawTests(unittest.TestCase):
         self.assertIn("| figure | Strata batcher | raw SQLite | batcher/raw |", md)
         self.assertIn("| append, batch 10,000 (rows/s) | 800,000 | 1,000,000 | 0.80 |", md)
         self.assertEqual(report.chart_bars(store), [])
+
+
+class TypesScenarioTests(unittest.TestCase):
+    """What the types scenario loads and how it names redis-benchmark's rows."""
+
+    def _ctx(self, quick: bool) -> Context:
+        tmp = Path(tempfile.gettempdir())
+        return Context(Settings(repo=tmp, strata_bin="x", redis_bin="x", redis_benchmark="x",
+                                nutcracker=None, rounds=1, quick=quick, run_dir=tmp, docs_dir=tmp))
+
+    def test_row_labels(self):
+        self.assertEqual(types.row_label("LRANGE_100 (first 100 elements)", "-P 16"), "LRANGE_100 -P 16")
+        self.assertEqual(types.row_label("ZPOPMIN", "-P 16"), "ZPOPMIN -P 16")
+        self.assertIsNone(types.row_label("LPUSH (needed to benchmark LRANGE)", "-P 16"))
+
+    def test_element_sizes(self):
+        for i in (0, 999_999):
+            self.assertEqual(len(types.field_of(i)), 16)
+            self.assertEqual(len(types.member_of(i)), 16)
+            self.assertEqual(len(types.small_value_of(i)), 8)
+        self.assertFalse(types.member_of(5).isdigit())  # strings: a hashtable, never an intset
+        fields = types.object_fields(7)
+        self.assertEqual(len(fields), 2 * types.OBJECT_FIELDS)
+        self.assertEqual(len(set(fields[::2])), types.OBJECT_FIELDS)
+        self.assertTrue(all(len(v) <= 64 for v in fields[1::2]))  # listpack-sized values
+
+    def test_loads_cover_every_element_once(self):
+        shapes = {s.label: s for s in types.structures(self._ctx(quick=True))}
+        self.assertEqual(sorted(shapes), ["10k hashes of 10 fields", "hash, 100k fields",
+                                          "set, 100k members", "sorted set, 100k members"])
+        zset = shapes["sorted set, 100k members"]
+        commands = list(zset.commands(zset.elements))
+        self.assertEqual(len(commands), zset.elements // types.PER_COMMAND)
+        self.assertEqual(commands[0][:4], (b"ZADD", b"big:zset", b"0", types.member_of(0)))
+        members = [m for c in commands for m in c[3::2]]
+        self.assertEqual(len(set(members)), zset.elements)
+        objects = list(shapes["10k hashes of 10 fields"].commands(3))
+        self.assertEqual([c[1] for c in objects], [types.object_key_of(i) for i in range(3)])
+        self.assertEqual(types.count_label(1_000_000), "1M")
+        self.assertEqual(types.count_label(1_500), "1,500")
+        full = {s.label: s.elements for s in types.structures(self._ctx(quick=False))}
+        self.assertEqual(full["hash, 1M fields"], 1_000_000)
+        self.assertEqual(full["100k hashes of 10 fields"], 100_000)
+
+    def test_probe_skips_a_server_without_collection_commands(self):
+        class NoCollections:
+            def call(self, *args):
+                if args[0] == "FLUSHALL":
+                    return "OK"
+                return resp.RespError(f"ERR unknown command '{args[0]}', with args beginning with: ")
+
+        with self.assertRaises(ScenarioSkipped) as caught:
+            types._probe(NoCollections())
+        self.assertIn("unknown command 'HSET'", str(caught.exception))
+        self.assertIn("unknown command 'ZADD'", str(caught.exception))
+
+    def test_command_batches(self):
+        batches = load.command_batches([("SADD", "s", str(i)) for i in range(5)], batch=2)
+        self.assertEqual([n for n, _ in batches], [2, 2, 1])
+        self.assertEqual(batches[2][1], resp.encode("SADD", "s", "4"))
 
 
 class FeatureDetectionTests(unittest.TestCase):
