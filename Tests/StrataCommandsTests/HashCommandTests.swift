@@ -179,7 +179,7 @@ struct HashCommandTests {
         #expect(c.call("hscan", "nokey", "0", "count", "0") == .array([bulk("0"), .array([])]))
 
         var words = ["hset", "big"]
-        for i in 0..<200 { words += ["f\(i)", "v\(i)"] }
+        for i in 0..<600 { words += ["f\(i)", "v\(i)"] }
         c.call(words)
         #expect(c.call("object", "encoding", "big") == bulk("hashtable"))
         var cursor = "0", seen: [String: String] = [:], rounds = 0
@@ -191,7 +191,7 @@ struct HashCommandTests {
             for i in stride(from: 0, to: items.count, by: 2) { seen[items[i]] = items[i + 1] }
             rounds += 1
         } while cursor != "0" && rounds < 1000
-        #expect(seen.count == 200)
+        #expect(seen.count == 600)
         #expect(seen["f17"] == "v17")
         #expect(rounds > 1)
     }
