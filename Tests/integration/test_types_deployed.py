@@ -171,7 +171,8 @@ def test_every_type_on_a_ring_across_restart_and_resize(tmp_path, mode):
         client.sadd("{tag}a", "1", "2")
         client.sadd("{tag}b", "2", "3")
         assert client.sinter("{tag}a", "{tag}b") == {b"2"}
-        with pytest.raises(redis.exceptions.ResponseError, match="CROSSSLOT"):
+        # (redis-py 8 strips the CROSSSLOT code from the message it raises.)
+        with pytest.raises(redis.exceptions.ResponseError, match="same slot"):
             ring.members[0].admin.execute_command("SINTERSTORE", "dest-x", "other-y", "third-z")
     finally:
         ring.stop()
