@@ -19,7 +19,7 @@ PYTEST_ARGS ?= -q
 RELEASE_BIN := .build/release/strata-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
-PIP_PACKAGES := redis pytest rq==3.0.0 django==5.2.20 django-redis==7.0.0
+PIP_PACKAGES := redis pytest rq==1.11.1 django==5.2.20 django-redis==7.0.0
 
 .PHONY: all deps build release run test unit integration chaos bench microbench fuzz sanitize clean
 

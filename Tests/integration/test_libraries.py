@@ -1,15 +1,28 @@
 """Libraries from PyPI driven end to end, as the applications that use them would:
 
-- rq (a job queue): jobs enqueued, a real worker process (`rq worker --burst`) runs them,
-  results read back, a failing job in the failed registry, a dependent job released when its
-  parent finishes. rq keeps jobs in hashes, queues in lists, registries in sorted sets, worker
-  and queue lists in sets, results in streams, and writes through MULTI pipelines.
+- rq (a job queue): jobs enqueued on two queues, a real worker process (`rq worker --burst`)
+  runs them, results read back, a dependent job released when its parents finish, a failing job
+  in the failed registry and requeued, a long-running worker blocked in BLPOP that picks up a job
+  enqueued from another connection and stops on SIGTERM, and a worker in this process. rq keeps
+  jobs (with their results and tracebacks) in hashes, queues in lists, registries in sorted sets,
+  worker and queue lists in sets, and writes through MULTI/WATCH pipelines.
 - django-redis (Django's cache backend): get/set/many/incr/ttl/touch/keys/delete_pattern,
   and its hash, set and sorted-set helpers.
 
+rq is pinned to 1.11.1 (Makefile, PIP_PACKAGES): it is the last release that keeps a job's
+result and traceback in the job's hash. rq 1.12 and later (2.x, 3.x) keep them in a stream (XADD
+... MAXLEN, read with XREVRANGE), which Strata does not have, and on a server without streams no
+job ever leaves "started". Nothing these tests make rq 1.11.1 do needs streams or Lua (its one
+script is Queue.empty, not used here), so every rq test must pass on Strata. Its worker also
+subscribes to a pub/sub channel (for `rq` commands: shutdown, kill-horse) from a thread of its
+own; on a server that refuses SUBSCRIBE that thread ends on the error reply and the worker
+carries on. At exit rq 1.11 stops that thread (which polls every 0.2 s) before it sends
+UNSUBSCRIBE, so a burst worker exits at once, on Redis as on Strata, with rq's own Worker class:
+rq 3.0's order (UNSUBSCRIBE first) needed a workaround here.
+
 `make deps` installs both: a missing library is a failure, not a skip. A server that lacks a
-command outside the data types that a library cannot do without (rq 3.0: XADD and XREVRANGE;
-django-redis's incr: EVAL) skips those tests, with the reason in the summary (pytest -ra).
+command outside the data types that a library cannot do without (django-redis's incr: EVAL)
+skips that test, with the reason in the summary (pytest -ra).
 
 Runs against strata by default; TARGET=redis runs the same tests against redis-server.
 """
@@ -21,13 +34,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
-from rq import Queue, Worker
+import redis
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job, JobStatus
-from rq.registry import DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry
-from rq.results import Result
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 from resp_client import Null
 
@@ -37,36 +51,11 @@ from django.utils.module_loading import import_string
 
 WORKER_TIMEOUT_S = 120
 
-# rq 3.0 keeps every job's results in a stream (XADD ... MAXLEN ~ 10, read with XREVRANGE): on a
-# server without them no job ever leaves "started". django-redis's incr is a Lua script (EVAL).
-RQ_COMMANDS = ("XADD", "XREVRANGE")
+# django-redis's incr is a Lua script (EVAL).
 DJANGO_INCR_COMMANDS = ("EVAL",)
 
 TASKS = '''
-"""Jobs for the rq test, and its worker classes: importable by the worker through PYTHONPATH."""
-
-from rq.worker import SimpleWorker, Worker
-
-
-class PromptExit:
-    """rq 3.0 sends UNSUBSCRIBE before it stops its pubsub thread; with redis-py 8 (whose
-    stop() waits for the thread) the thread can take the UNSUBSCRIBE reply while still running
-    and then sleep out its 60 s poll, so a burst worker takes a minute to exit. Clearing the
-    thread's flag first lets that reply end it at once. Nothing else changes."""
-
-    def unsubscribe(self):
-        thread = self.pubsub_thread
-        if thread is not None and hasattr(thread, "_running"):
-            thread._running.clear()
-        super().unsubscribe()
-
-
-class PromptWorker(PromptExit, Worker):
-    pass
-
-
-class PromptSimpleWorker(PromptExit, SimpleWorker):
-    pass
+"""Jobs for the rq tests: importable by the worker through PYTHONPATH."""
 
 
 def add(a, b):
@@ -84,7 +73,7 @@ def total(*job_ids):
 
     job = get_current_job()
     parents = [Job.fetch(i, connection=job.connection) for i in job_ids]
-    return sum(p.return_value() for p in parents)
+    return sum(p.result for p in parents)
 
 
 def fail(message):
@@ -101,13 +90,18 @@ def srv(strata):
     return strata
 
 
+def missing_commands(srv, names: tuple) -> list:
+    """Those of the commands that the server under test has not got (COMMAND INFO: nil)."""
+    with srv.connect() as conn:
+        reply = conn.execute("COMMAND", "INFO", *names)
+    return [name for name, info in zip(names, reply.items) if isinstance(info, Null)]
+
+
 def require_commands(srv, names: tuple, what: str) -> None:
     """Skips (with the reason in the -ra summary) when the server under test has not got
     commands outside Strata's data types that the library cannot work without. Only a server
     command can skip a test here; a library that does not import fails it (`make deps`)."""
-    with srv.connect() as conn:
-        reply = conn.execute("COMMAND", "INFO", *names)
-    missing = [name for name, info in zip(names, reply.items) if isinstance(info, Null)]
+    missing = missing_commands(srv, names)
     if missing:
         pytest.skip(f"{srv.kind} has no {', '.join(missing)}: {what}")
 
@@ -119,15 +113,29 @@ def tasks_dir(tmp_path):
     return tmp_path
 
 
-def run_worker(srv, tasks_dir, name: str, *queues: str) -> subprocess.CompletedProcess:
-    """`rq worker --burst`: works until the queues are empty, then exits. Each worker needs a
-    name of its own: a dead worker's key lives on for 60 s, and a new worker of the same name
-    waits for it to expire."""
+def worker_command(srv, tasks_dir, name: str, *args: str) -> tuple[list, dict]:
+    """`rq worker` (rq's own command line, as deployed) against the server under test, and its
+    environment. Each worker gets a name of its own: rq refuses to start a worker with the name
+    of one that is alive (a dead worker's key stays for 60 s, marked with its death)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tasks_dir), os.environ.get("PYTHONPATH")])))
-    cmd = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", f"redis://{srv.host}:{srv.port}/0",
-           "--name", name, "--worker-class", "tasks.PromptWorker", *queues]
+    cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", f"redis://{srv.host}:{srv.port}/0",
+           "--name", name, *args]
+    return cmd, env
+
+
+# A burst worker with nothing left to do exits at once; rq 3.0 with redis-py 8 took a minute
+# (its pub/sub thread slept out a 60 s poll), which this bound catches.
+BURST_EXIT_S = 15
+
+
+def run_worker(srv, tasks_dir, name: str, *queues: str) -> subprocess.CompletedProcess:
+    """`rq worker --burst`: works until the queues are empty, then exits."""
+    cmd, env = worker_command(srv, tasks_dir, name, "--burst", *queues)
+    started = time.monotonic()
     done = subprocess.run(cmd, cwd=tasks_dir, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    elapsed = time.monotonic() - started
     assert done.returncode == 0, f"rq worker exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert elapsed < BURST_EXIT_S, f"the burst worker took {elapsed:.1f}s:\n{done.stdout}\n{done.stderr}"
     return done
 
 
@@ -137,7 +145,6 @@ def run_worker(srv, tasks_dir, name: str, *queues: str) -> subprocess.CompletedP
 
 
 def test_rq_jobs_run_by_a_worker(srv, tasks_dir):
-    require_commands(srv, RQ_COMMANDS, "rq 3.0 keeps job results in streams")
     conn = srv.redis_py()
     try:
         queue = Queue("default", connection=conn)
@@ -150,11 +157,17 @@ def test_rq_jobs_run_by_a_worker(srv, tasks_dir):
         failing = queue.enqueue("tasks.fail", "boom")
         assert queue.count == 3 and high.count == 1
         assert queue.job_ids == [add.id, "counts-1", failing.id]
+        assert high.job_ids == [urgent.id]
+        assert add.get_status() == JobStatus.QUEUED
         assert summed.get_status() == JobStatus.DEFERRED
+        assert summed.result is None
         assert DeferredJobRegistry(queue=queue).get_job_ids() == [summed.id]
+        assert sorted(summed.dependency_ids) == sorted([add.key, urgent.key])
+        assert conn.smembers(add.dependents_key) == {summed.id.encode()}
         assert sorted(q.name for q in Queue.all(connection=conn)) == ["default", "high"]
         assert conn.type(add.key) == b"hash"
         assert conn.type(queue.key) == b"list"
+        assert conn.ttl(add.key) == -1  # a queued job does not expire
 
         # The queues in priority order, as `rq worker high default` is deployed.
         done = run_worker(srv, tasks_dir, "worker-1", "high", "default")
@@ -163,52 +176,63 @@ def test_rq_jobs_run_by_a_worker(srv, tasks_dir):
         for job in (add, counts, urgent, summed, failing):
             job.refresh()
         assert add.get_status() == JobStatus.FINISHED
-        assert add.return_value() == 5
+        assert add.result == 5
         assert add.meta == {"owner": "test"}
-        assert counts.return_value() == {"be": 2, "not": 1, "or": 1, "to": 2}
-        assert urgent.return_value() == 42
+        assert add.exc_info is None
+        assert counts.result == {"be": 2, "not": 1, "or": 1, "to": 2}
+        assert urgent.result == 42
         assert summed.get_status() == JobStatus.FINISHED
-        assert summed.return_value() == 47
-        assert Job.fetch("counts-1", connection=conn).return_value() == counts.return_value()
+        assert summed.result == 47
+        assert summed.ended_at >= max(add.ended_at, urgent.ended_at)
+        assert Job.fetch("counts-1", connection=conn).result == {"be": 2, "not": 1, "or": 1, "to": 2}
         assert sorted(FinishedJobRegistry(queue=queue).get_job_ids()) == sorted([add.id, counts.id, summed.id])
         assert FinishedJobRegistry(queue=high).get_job_ids() == [urgent.id]
         assert DeferredJobRegistry(queue=queue).get_job_ids() == []
+        assert StartedJobRegistry(queue=queue).get_job_ids() == []
         assert 0 < conn.ttl(add.key) <= 600  # result_ttl
+        assert 0 < conn.ttl(counts.key) <= 500  # rq's default result_ttl
 
-        # The failing job: in the failed registry, with its traceback in the result.
+        # The failing job: in the failed registry, its traceback in its hash.
         assert failing.get_status() == JobStatus.FAILED
         assert FailedJobRegistry(queue=queue).get_job_ids() == [failing.id]
-        result = failing.latest_result()
-        assert result.type == Result.Type.FAILED
-        assert "ValueError: boom" in result.exc_string
+        assert failing.result is None
+        assert failing.exc_info.startswith("Traceback (most recent call last):")
+        assert failing.exc_info.rstrip().endswith("ValueError: boom")
         assert "ValueError: boom" in output
-        assert [r.type for r in add.results()] == [Result.Type.SUCCESSFUL]
+        first_failure = failing.ended_at
 
         assert queue.count == 0 and high.count == 0
         assert Worker.all(connection=conn) == []  # a burst worker deregisters when done
+        assert conn.hexists("rq:worker:worker-1", "death") is True
+        assert 0 < conn.ttl("rq:worker:worker-1") <= 60
 
-        # Requeue the failed job: it leaves the failed registry and is queued again.
-        assert FailedJobRegistry(queue=queue).requeue(failing.id) is not None
+        # Requeue the failed job: it leaves the failed registry, its traceback is cleared, and it
+        # is queued again; a second worker runs it, and it fails again.
+        assert FailedJobRegistry(queue=queue).requeue(failing.id).id == failing.id
         assert FailedJobRegistry(queue=queue).get_job_ids() == []
         assert queue.job_ids == [failing.id]
         assert failing.get_status() == JobStatus.QUEUED
+        failing.refresh()
+        assert failing.exc_info == "" and failing.ended_at is None
         run_worker(srv, tasks_dir, "worker-2", "default")
+        failing.refresh()
         assert failing.get_status() == JobStatus.FAILED
-        assert len(failing.results()) == 2
+        assert failing.exc_info.rstrip().endswith("ValueError: boom")
+        assert failing.ended_at > first_failure
+        assert FailedJobRegistry(queue=queue).get_job_ids() == [failing.id]
+        assert queue.count == 0
     finally:
         conn.close()
 
 
-@pytest.mark.parametrize("queues", [("default",), ("high", "default")], ids=["one-queue-blmove", "two-queues-blpop"])
+@pytest.mark.parametrize("queues", [("default",), ("high", "default")], ids=["one-queue", "two-queues"])
 def test_rq_worker_waits_for_jobs(srv, tasks_dir, queues):
-    """A long-running worker blocks (BLMOVE on one queue, BLPOP on several) until a job is
-    enqueued from another connection, runs it, and stops on SIGTERM (warm shutdown)."""
-    require_commands(srv, RQ_COMMANDS, "rq 3.0 keeps job results in streams")
+    """A long-running worker blocks (rq 1.11 dequeues with BLPOP, on one queue or several)
+    until a job is enqueued from another connection, runs it, and stops on SIGTERM (warm
+    shutdown: the signal interrupts the BLPOP)."""
     conn = srv.redis_py()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tasks_dir), os.environ.get("PYTHONPATH")])))
     name = f"waiting-{len(queues)}"
-    cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", f"redis://{srv.host}:{srv.port}/0",
-           "--name", name, "--worker-class", "tasks.PromptWorker", *queues]
+    cmd, env = worker_command(srv, tasks_dir, name, *queues)
     worker = subprocess.Popen(cmd, cwd=tasks_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -216,16 +240,25 @@ def test_rq_worker_waits_for_jobs(srv, tasks_dir, queues):
             assert worker.poll() is None, worker.communicate()[0]
             assert time.monotonic() < deadline, "the worker never blocked waiting for a job"
             time.sleep(0.02)
+        assert [w.name for w in Worker.all(connection=conn)] == [name]
+        assert Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn).get_state() == "idle"
         job = Queue(queues[-1], connection=conn).enqueue("tasks.add", 20, 22)
         while job.get_status() != JobStatus.FINISHED:
+            assert worker.poll() is None, worker.communicate()[0]
             assert time.monotonic() < deadline, f"job still {job.get_status()}"
             time.sleep(0.02)
-        assert job.return_value() == 42
-        assert [w.name for w in Worker.all(connection=conn)] == [name]
+        assert job.result == 42
+        assert FinishedJobRegistry(queue=Queue(queues[-1], connection=conn)).get_job_ids() == [job.id]
+        # Back in BLPOP, waiting for the next job.
+        while int(conn.info("clients")["blocked_clients"]) < 1:
+            assert time.monotonic() < deadline, "the worker did not block again after its job"
+            time.sleep(0.02)
         worker.send_signal(signal.SIGTERM)
         output = worker.communicate(timeout=30)[0]
         assert worker.returncode == 0, output
+        assert "Warm shut down requested" in output
         assert Worker.all(connection=conn) == []
+        assert int(conn.info("clients")["blocked_clients"]) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -235,9 +268,13 @@ def test_rq_worker_waits_for_jobs(srv, tasks_dir, queues):
 
 def test_rq_worker_in_process(srv, tasks_dir, monkeypatch):
     """The same, with Worker.work(burst=True) in this process (SimpleWorker: no fork)."""
-    require_commands(srv, RQ_COMMANDS, "rq 3.0 keeps job results in streams")
     monkeypatch.syspath_prepend(str(tasks_dir))
     import tasks
+
+    # The worker's pub/sub thread (it listens for `rq` commands sent to this worker): whatever
+    # ends it with an exception, caught here rather than left to pytest's warning.
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_value))
 
     conn = srv.redis_py()
     try:
@@ -245,13 +282,24 @@ def test_rq_worker_in_process(srv, tasks_dir, monkeypatch):
         jobs = [queue.enqueue(tasks.add, i, i) for i in range(20)]
         bad = queue.enqueue(tasks.fail, "in process")
         assert queue.count == 21
-        worker = tasks.PromptSimpleWorker([queue], connection=conn, name="inproc-worker")
+        worker = SimpleWorker([queue], connection=conn, name="inproc-worker")
         assert worker.work(burst=True) is True
-        assert [job.return_value() for job in jobs] == [2 * i for i in range(20)]
+        assert [job.result for job in jobs] == [2 * i for i in range(20)]
+        assert all(job.get_status() == JobStatus.FINISHED for job in jobs)
         assert bad.get_status() == JobStatus.FAILED
+        bad.refresh()
+        assert bad.exc_info.rstrip().endswith("ValueError: in process")
         assert FailedJobRegistry(queue=queue).get_job_ids() == [bad.id]
         assert FinishedJobRegistry(queue=queue).count == 20
+        assert sorted(FinishedJobRegistry(queue=queue).get_job_ids()) == sorted(job.id for job in jobs)
         assert queue.count == 0
+        assert Worker.all(connection=conn) == []
+        if missing_commands(srv, ("SUBSCRIBE",)):
+            # Refused, the thread ends on the error; the worker is not affected.
+            assert [type(e) for e in thread_errors] == [redis.exceptions.ResponseError]
+            assert str(thread_errors[0]).startswith("unknown command 'SUBSCRIBE'")
+        else:
+            assert thread_errors == []
     finally:
         conn.close()
 
