@@ -19,6 +19,7 @@ PYTEST_ARGS ?= -q
 RELEASE_BIN := .build/release/strata-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker
+# rq 1.11.1: the last rq that keeps job results in the job's hash (later ones use streams).
 PIP_PACKAGES := redis pytest rq==1.11.1 django==5.2.20 django-redis==7.0.0
 
 .PHONY: all deps build release run test unit integration chaos bench microbench fuzz sanitize clean
@@ -37,7 +38,7 @@ deps:
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); \
 	fi
-	@if ! $(PYTHON) -c 'import redis, pytest, rq, django, django_redis' >/dev/null 2>&1; then \
+	@if ! $(PYTHON) -c 'import redis, pytest, rq, django, django_redis, sys; sys.exit(rq.VERSION != "1.11.1")' >/dev/null 2>&1; then \
 		echo "deps: installing $(PIP_PACKAGES) with pip"; \
 		$(PYTHON) -m pip install --quiet $(PIP_PACKAGES) 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet --break-system-packages $(PIP_PACKAGES); \
