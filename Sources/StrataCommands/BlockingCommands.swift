@@ -60,7 +60,7 @@ enum BlockingCommands {
     private static func blockingPop(_ c: inout CommandContext, left: Bool) {
         guard let timeout = timeout(&c, c.arguments.count - 1) else { return }
         let keys = Array(1..<c.arguments.count - 1)
-        block(&c, keys: keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+        block(&c, keys: keys, timeout: timeout, refusedReply: { $0.nullArray() }) { c, woken in
             let view = c.keyAccess
             for index in keys {
                 let hash = c.hash(index)
@@ -85,7 +85,7 @@ enum BlockingCommands {
     }
 
     private static func blockingMove(_ c: inout CommandContext, fromLeft: Bool, toLeft: Bool, timeout: Int64) {
-        block(&c, keys: [1, 2], timeout: timeout, nullReply: { $0.null() }) { c, woken in
+        block(&c, keys: [1, 2], timeout: timeout, refusedReply: { $0.null() }) { c, woken in
             let view = c.keyAccess
             let sourceHash = c.hash(1), destinationHash = c.hash(2)
             if woken && view.holdsOtherType(1, hash: sourceHash, than: ListValue.self) { return false }
@@ -96,7 +96,7 @@ enum BlockingCommands {
 
     static func blmpop(_ c: inout CommandContext) {
         guard let pop = MultiPop.parse(&c, sides: ("LEFT", "RIGHT")), let timeout = timeout(&c, 1) else { return }
-        block(&c, keys: pop.keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+        block(&c, keys: pop.keys, timeout: timeout, refusedReply: { $0.nullArray() }) { c, woken in
             let view = c.keyAccess
             for index in pop.keys {
                 let hash = c.hash(index)
@@ -116,14 +116,14 @@ enum BlockingCommands {
     private static func blockingZPop(_ c: inout CommandContext, min: Bool) {
         guard let timeout = timeout(&c, c.arguments.count - 1) else { return }
         let keys = Array(1..<c.arguments.count - 1)
-        block(&c, keys: keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+        block(&c, keys: keys, timeout: timeout, refusedReply: { $0.nullArray() }) { c, woken in
             zpop(&c, keys: keys, woken: woken, max: !min, count: 1, format: .keyedFlat)
         }
     }
 
     static func bzmpop(_ c: inout CommandContext) {
         guard let pop = MultiPop.parse(&c, sides: ("MIN", "MAX")), let timeout = timeout(&c, 1) else { return }
-        block(&c, keys: pop.keys, timeout: timeout, nullReply: { $0.nullArray() }) { c, woken in
+        block(&c, keys: pop.keys, timeout: timeout, refusedReply: { $0.nullArray() }) { c, woken in
             zpop(&c, keys: pop.keys, woken: woken, max: !pop.first, count: pop.count, format: .keyedNested)
         }
     }
@@ -166,11 +166,13 @@ enum BlockingCommands {
                 c.error("ERR numkeys should be greater than 0")
                 return nil
             }
-            let (whereIndex, overflow) = numKeysAt.addingReportingOverflow(numKeys + 1)
-            guard !overflow, whereIndex < args.count else {
+            // The keys, then the side: numKeysAt + numKeys + 1 < count, said without overflow
+            // (numkeys comes from the client).
+            guard numKeys < args.count - numKeysAt - 1 else {
                 c.syntaxError()
                 return nil
             }
+            let whereIndex = numKeysAt + numKeys + 1
             let first: Bool
             if args.matches(whereIndex, sides.0) {
                 first = true
@@ -222,9 +224,11 @@ enum BlockingCommands {
     /// Runs `attempt` with every key's shard locked; when it did not reply (nothing to pop),
     /// blocks the client on `keys` until one is written, `timeout` ms pass (0: never) or CLIENT
     /// UNBLOCK, then runs the command again. `attempt`'s second argument is whether this run
-    /// follows a wake-up.
+    /// follows a wake-up. A client that timed out (or was unblocked as if it had) gets a null
+    /// array, as Redis answers every blocking pop that times out; where it may not block at all
+    /// (inside MULTI) it gets `refusedReply`, the non-blocking form's null.
     private static func block(_ c: inout CommandContext, keys: [Int], timeout: Int64,
-                              nullReply: (inout RESPReplyWriter) -> Void,
+                              refusedReply: (inout RESPReplyWriter) -> Void,
                               _ attempt: (inout CommandContext, Bool) -> Bool) {
         let client = c.client
         let registry = c.keyspace.blocked
@@ -235,7 +239,7 @@ enum BlockingCommands {
             switch UnblockRequest(rawValue: client.unblockRequest.exchange(0, ordering: .relaxed)) ?? .none {
             case .timeout:
                 registry.unblock(clientID: client.id)
-                return nullReply(&c.reply)
+                return c.reply.nullArray()
             case .error:
                 registry.unblock(clientID: client.id)
                 return c.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
@@ -265,8 +269,11 @@ enum BlockingCommands {
         }
         let deadline = previous?.deadline ?? (timeout == 0 || timeout > Int64.max - c.now ? 0 : c.now + timeout)
         guard mayBlock, let eventLoop = c.eventLoop, deadline == 0 || c.now < deadline else {
-            if woken { registry.unblock(clientID: client.id) }
-            return nullReply(&c.reply)
+            if woken {
+                registry.unblock(clientID: client.id)
+                return c.reply.nullArray()
+            }
+            return refusedReply(&c.reply)
         }
         let promise = eventLoop.makePromise(of: Void.self)
         let wakeup = BlockedKeys.Wakeup { promise.succeed(()) }

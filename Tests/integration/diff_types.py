@@ -18,6 +18,7 @@ from diff_list import ListOps
 from diff_set import SetOps
 from diff_zset import ZSetOps
 from diff_bit import BitOps
+from diff_blocking import BlockingOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]

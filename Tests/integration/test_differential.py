@@ -85,7 +85,9 @@ NO_MUTATION = {"SELECT", "MULTI", "EXEC", "DISCARD", "RESET", "HELLO", "AUTH", "
                "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN",
                # Random picks: a dropped count would pop a random member (the servers' sets
                # would part), and a junk count of -(2^63-1) would ask for 2^63-1 of them.
-               "SPOP", "SRANDMEMBER", "HRANDFIELD"}
+               "SPOP", "SRANDMEMBER", "HRANDFIELD",
+               # A junk argument could become a timeout of 0: a wait for ever.
+               "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}
 
 
 def clip(reply, limit: int = 3000) -> str:
