@@ -78,8 +78,10 @@ enum HashCommands {
         c.modify(1, as: HashValue.self, create: HashValue.init) { hash, reply in
             guard let hash else { return false }
             var added = 0
-            for i in stride(from: 2, to: arguments.count, by: 2) where hash.set(arguments.elementBlob(i), arguments.elementBlob(i + 1)) {
-                added += 1
+            for i in stride(from: 2, to: arguments.count, by: 2) {
+                // A field already there is reused rather than made again (an allocation past 14 bytes).
+                let field = arguments.withBytes(i) { hash.map.position(ofBytes: $0) }.map { hash.map.keys[$0] }
+                if hash.set(field ?? arguments.elementBlob(i), arguments.elementBlob(i + 1)) { added += 1 }
             }
             if replyOK { reply.ok() } else { reply.integer(added) }
             return true

@@ -76,7 +76,11 @@ enum SetCommands {
         c.modify(1, as: SetValue.self, create: SetValue.init) { set, reply in
             guard let set else { return false }
             var added = 0
-            for i in 2..<arguments.count where set.insert(arguments.elementBlob(i)) { added += 1 }
+            for i in 2..<arguments.count {
+                // A member already there costs a lookup, not a Blob (an allocation past 14 bytes).
+                if arguments.withBytes(i, { set.map.position(ofBytes: $0) }) != nil { continue }
+                if set.insert(arguments.elementBlob(i)) { added += 1 }
+            }
             reply.integer(added)
             return added > 0
         }

@@ -425,9 +425,11 @@ enum SortedSetCommands {
             var added = 0, updated = 0, processed = 0
             var last = 0.0
             for j in 0..<pairs {
-                let member = args.withBytes(first + 2 * j + 1) { Blob($0) }
+                // A member already there is reused rather than made again (an allocation past 14 bytes).
+                let position = args.withBytes(first + 2 * j + 1) { zset.scores.position(ofBytes: $0) }
+                let member = position.map { zset.scores.keys[$0] } ?? args.withBytes(first + 2 * j + 1) { Blob($0) }
                 var score = scores[j]
-                if let current = zset.score(of: member) {
+                if let current = position.map({ zset.scores.values[$0] }) {
                     if nx { continue }
                     if incr {
                         score += current

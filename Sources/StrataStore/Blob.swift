@@ -97,6 +97,25 @@ public struct Blob: Hashable, Comparable {
         withBytes { hasher.combine(bytes: $0) }
     }
 
+    /// The hash ``DenseMap`` places this element by: seeded once per process (as `Hasher` is,
+    /// against hash flooding) but far cheaper than `Hasher`'s SipHash; an inline element is
+    /// hashed from its two words without going through its bytes.
+    @inline(__always)
+    public var mapHash: UInt64 {
+        switch storage {
+        case .inline(let low, let mid, let tail, let length):
+            let high = UInt64(mid) | UInt64(tail) << 32 | UInt64(length) << 56
+            return Blob.mapHasher.hash(low, high)
+        case .heap(let heap):
+            return heap.withUnsafeMutablePointerToElements {
+                Blob.mapHasher.hash(UnsafeRawBufferPointer(start: $0, count: heap.header))
+            }
+        }
+    }
+
+    /// The seed of ``mapHash``.
+    static let mapHasher = KeyHasher.random()
+
     /// Byte-wise order (memcmp, then length), as Redis compares strings.
     public static func < (a: Blob, b: Blob) -> Bool {
         a.withBytes { x in b.withBytes { y in Blob.compare(x, y) < 0 } }

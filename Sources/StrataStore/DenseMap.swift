@@ -12,8 +12,12 @@
 public struct DenseMap<Value> {
     public private(set) var keys: [Blob] = []
     public private(set) var values: [Value] = []
-    /// -1: empty; otherwise a position in `keys`.
-    private var slots: [Int32] = []
+    /// 0: empty; otherwise the key's position plus one in the high 32 bits and the low 32 bits
+    /// of its hash (``Blob/mapHash``) in the low ones. The stored hash gives the slot's home
+    /// (`hash & mask`) and rules out almost every non-matching slot without reading `keys` (a
+    /// cache miss, and for a long key a second one for its bytes); growing and backward-shift
+    /// deletion never rehash a key.
+    private var slots: [UInt64] = []
 
     public init() {}
 
@@ -22,7 +26,7 @@ public struct DenseMap<Value> {
         values.reserveCapacity(minimumCapacity)
         var size = 8
         while size * 3 < minimumCapacity * 4 { size *= 2 }
-        slots = Array(repeating: -1, count: size)
+        slots = Array(repeating: 0, count: size)
     }
 
     public var count: Int { keys.count }
@@ -32,30 +36,59 @@ public struct DenseMap<Value> {
     public var storageCost: Int {
         func array(_ capacity: Int, _ stride: Int) -> Int { capacity == 0 ? 0 : (32 + capacity * stride + 8 + 15) & ~15 }
         return array(keys.capacity, MemoryLayout<Blob>.stride) + array(values.capacity, MemoryLayout<Value>.stride)
-            + array(slots.count, 4)
+            + array(slots.count, MemoryLayout<UInt64>.stride)
     }
 
     @inline(__always)
-    private func home(_ key: Blob) -> Int { key.hashValue & (slots.count - 1) }
+    private static func tag(_ hash: UInt64) -> UInt64 { hash & 0xffff_ffff }
+
+    @inline(__always)
+    private static func slot(position: Int, tag: UInt64) -> UInt64 { UInt64(position + 1) << 32 | tag }
+
+    @inline(__always)
+    private static func position(_ slot: UInt64) -> Int { Int(slot >> 32) - 1 }
 
     /// The slot holding `key`'s position, or the empty slot where it would go.
     @inline(__always)
-    private func probe(_ key: Blob) -> (slot: Int, found: Bool) {
-        let mask = slots.count - 1
-        var i = home(key)
-        while true {
-            let p = slots[i]
-            if p < 0 { return (i, false) }
-            if keys[Int(p)] == key { return (i, true) }
-            i = (i + 1) & mask
+    private func probe(_ key: Blob, tag: UInt64) -> (slot: Int, found: Bool) {
+        slots.withUnsafeBufferPointer { slots in
+            let mask = slots.count - 1
+            var i = Int(tag) & mask
+            while true {
+                let s = slots[i]
+                if s == 0 { return (i, false) }
+                if s & 0xffff_ffff == tag && keys[DenseMap.position(s)] == key { return (i, true) }
+                i = (i + 1) & mask
+            }
         }
     }
 
     /// The position of `key`, or nil.
     public func position(of key: Blob) -> Int? {
         guard !slots.isEmpty else { return nil }
-        let (slot, found) = probe(key)
-        return found ? Int(slots[slot]) : nil
+        let (slot, found) = probe(key, tag: DenseMap.tag(key.mapHash))
+        return found ? DenseMap.position(slots[slot]) : nil
+    }
+
+    /// The position of the key with these bytes, or nil: a lookup that makes no ``Blob`` (a
+    /// long one would cost an allocation) for a command argument that is usually present.
+    public func position(ofBytes bytes: UnsafeRawBufferPointer) -> Int? {
+        if bytes.count <= Blob.inlineCapacity { return position(of: Blob(bytes)) }
+        guard !slots.isEmpty else { return nil }
+        let tag = DenseMap.tag(Blob.mapHasher.hash(bytes))
+        return slots.withUnsafeBufferPointer { slots in
+            let mask = slots.count - 1
+            var i = Int(tag) & mask
+            while true {
+                let s = slots[i]
+                if s == 0 { return nil }
+                if s & 0xffff_ffff == tag {
+                    let p = DenseMap.position(s)
+                    if keys[p].withBytes({ $0.count == bytes.count && Blob.compare($0, bytes) == 0 }) { return p }
+                }
+                i = (i + 1) & mask
+            }
+        }
     }
 
     public subscript(key: Blob) -> Value? {
@@ -68,14 +101,15 @@ public struct DenseMap<Value> {
     @discardableResult
     public mutating func set(_ key: Blob, _ value: Value) -> Value? {
         if (keys.count + 1) * 4 > slots.count * 3 { grow() }
-        let (slot, found) = probe(key)
+        let tag = DenseMap.tag(key.mapHash)
+        let (slot, found) = probe(key, tag: tag)
         if found {
-            let p = Int(slots[slot])
+            let p = DenseMap.position(slots[slot])
             let old = values[p]
             values[p] = value
             return old
         }
-        slots[slot] = Int32(keys.count)
+        slots[slot] = DenseMap.slot(position: keys.count, tag: tag)
         keys.append(key)
         values.append(value)
         return nil
@@ -90,7 +124,7 @@ public struct DenseMap<Value> {
     @discardableResult
     public mutating func remove(_ key: Blob) -> Value? {
         guard !slots.isEmpty else { return nil }
-        let (slot, found) = probe(key)
+        let (slot, found) = probe(key, tag: DenseMap.tag(key.mapHash))
         guard found else { return nil }
         return removeAt(slot: slot)
     }
@@ -99,23 +133,30 @@ public struct DenseMap<Value> {
     @discardableResult
     public mutating func remove(at position: Int) -> (key: Blob, value: Value) {
         let key = keys[position]
-        let (slot, _) = probe(key)
-        let value = removeAt(slot: slot)
+        let value = removeAt(slot: slotIndex(of: position, tag: DenseMap.tag(key.mapHash)))
         return (key, value)
     }
 
+    /// The slot that holds `position`, whose key's hash has `tag`.
+    @inline(__always)
+    private func slotIndex(of position: Int, tag: UInt64) -> Int {
+        let wanted = DenseMap.slot(position: position, tag: tag)
+        let mask = slots.count - 1
+        var i = Int(tag) & mask
+        while slots[i] != wanted { i = (i + 1) & mask }
+        return i
+    }
+
     private mutating func removeAt(slot: Int) -> Value {
-        let position = Int(slots[slot])
+        let position = DenseMap.position(slots[slot])
         let value = values[position]
         deleteSlot(slot)
         let last = keys.count - 1
         if position != last {
             // The last element moves into the hole; its slot learns its new position.
             let moved = keys[last]
-            let mask = slots.count - 1
-            var i = home(moved)
-            while slots[i] != Int32(last) { i = (i + 1) & mask }
-            slots[i] = Int32(position)
+            let tag = DenseMap.tag(moved.mapHash)
+            slots[slotIndex(of: last, tag: tag)] = DenseMap.slot(position: position, tag: tag)
             keys[position] = moved
             values[position] = values[last]
         }
@@ -134,35 +175,41 @@ public struct DenseMap<Value> {
 
     /// Backward-shift deletion: later members of the probe run move up so none is cut off.
     private mutating func deleteSlot(_ slot: Int) {
-        let mask = slots.count - 1
-        var hole = slot
-        var i = (slot + 1) & mask
-        while slots[i] >= 0 {
-            let want = home(keys[Int(slots[i])])
-            // Move the entry at i into the hole if its home is not within (hole, i].
-            let distanceToI = (i - want) & mask
-            let distanceToHole = (hole - want) & mask
-            if distanceToHole < distanceToI {
-                slots[hole] = slots[i]
-                hole = i
+        slots.withUnsafeMutableBufferPointer { slots in
+            let mask = slots.count - 1
+            var hole = slot
+            var i = (slot + 1) & mask
+            while slots[i] != 0 {
+                let want = Int(slots[i] & 0xffff_ffff) & mask
+                // Move the entry at i into the hole if its home is not within (hole, i].
+                let distanceToI = (i - want) & mask
+                let distanceToHole = (hole - want) & mask
+                if distanceToHole < distanceToI {
+                    slots[hole] = slots[i]
+                    hole = i
+                }
+                i = (i + 1) & mask
             }
-            i = (i + 1) & mask
+            slots[hole] = 0
         }
-        slots[hole] = -1
     }
 
     private mutating func grow() {
         rebuild(size: max(8, slots.count * 2))
     }
 
+    /// Re-places every slot in a table of `size` slots, by the hashes the slots hold.
     private mutating func rebuild(size: Int) {
-        slots = Array(repeating: -1, count: size)
+        var fresh = [UInt64](repeating: 0, count: size)
         let mask = size - 1
-        for p in keys.indices {
-            var i = keys[p].hashValue & mask
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            slots[i] = Int32(p)
+        fresh.withUnsafeMutableBufferPointer { fresh in
+            for s in slots where s != 0 {
+                var i = Int(s & 0xffff_ffff) & mask
+                while fresh[i] != 0 { i = (i + 1) & mask }
+                fresh[i] = s
+            }
         }
+        slots = fresh
     }
 
     public mutating func removeAll() {

@@ -43,5 +43,16 @@ public struct KeyHasher: Sendable {
         return KeyHasher.fold(h ^ (h >> 29), p0)
     }
 
+    /// The hash of 16 bytes given as two words (an inline ``Blob``: its bytes, with its length in
+    /// the top byte of `high`).
+    @inlinable @inline(__always)
+    public func hash(_ low: UInt64, _ high: UInt64) -> UInt64 {
+        let p0: UInt64 = 0xa076_1d64_78bd_642f
+        let p1: UInt64 = 0xe703_7ed1_a0b4_28db
+        let p2: UInt64 = 0x8ebc_6af0_9c88_c6e3
+        let h = KeyHasher.fold(low ^ seed ^ p1, high ^ seed ^ p2)
+        return KeyHasher.fold(h ^ p0, p1)
+    }
+
     public func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { hash($0) } }
 }

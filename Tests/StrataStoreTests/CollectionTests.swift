@@ -59,6 +59,45 @@ import Testing
         for (key, value) in reference { #expect(map[key] == value) }
     }
 
+    /// Growing to thousands of keys and shrinking back (the index rebuilt both ways from the
+    /// hashes its slots hold), every key stays findable at the position it reports.
+    @Test func growsAndShrinksKeepingEveryPosition() {
+        var generator = SeededGenerator(seed: 11)
+        var map = DenseMap<Int>()
+        var reference: [Blob: Int] = [:]
+        func check() {
+            #expect(map.count == reference.count)
+            for (key, value) in reference {
+                let position = map.position(of: key)
+                #expect(position.map { map.keys[$0] } == key)
+                #expect(key.withBytes { map.position(ofBytes: $0) } == position)
+                #expect(map[key] == value)
+            }
+        }
+        for round in 0..<3 {
+            for i in 0..<4000 {
+                let key = Blob("element:\(String(Int.random(in: 0..<6000, using: &generator)))" + (i % 2 == 0 ? "" : "-x"))
+                #expect(map.set(key, i) == reference.updateValue(i, forKey: key))
+            }
+            check()
+            while map.count > 5 * round {
+                if Bool.random(using: &generator) {
+                    let (key, value) = map.remove(at: Int.random(in: 0..<map.count, using: &generator))
+                    #expect(reference.removeValue(forKey: key) == value)
+                } else {
+                    let key = map.keys[Int.random(in: 0..<map.count, using: &generator)]
+                    #expect(map.remove(key) == reference.removeValue(forKey: key))
+                    #expect(map.remove(key) == nil)
+                }
+                if map.count % 500 == 0 { check() }
+            }
+            check()
+        }
+        #expect(Array("absent-and-long-enough".utf8).withUnsafeBytes { map.position(ofBytes: $0) } == nil)
+        #expect(Blob("element:000000012345").mapHash == Blob(Array("element:000000012345".utf8)).mapHash)
+        #expect(Blob("short").mapHash == Blob(Array("short".utf8)).mapHash)
+    }
+
     /// A full SCAN returns every member present throughout, even with removals in between.
     @Test func scanMissesNoMemberPresentThroughout() {
         var map = DenseMap<Void>()
