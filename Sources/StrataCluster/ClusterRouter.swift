@@ -55,6 +55,7 @@ final class LoopPool: @unchecked Sendable {
     /// `links` by node index in `view` (4 × index, + 1 for RESP3, + 2 for a relay link), filled
     /// on first use and cleared whenever the view changes: no string is built per request.
     private var linkByNode: [PeerLink?] = []
+    private var messageLinkByNode: [PeerLink?] = []
 
     init(loop: any EventLoop, view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         (self.loop, self.view, self.version, self.password, self.timeout) = (loop, view, version, password, timeout)
@@ -90,11 +91,21 @@ final class LoopPool: @unchecked Sendable {
         return link
     }
 
+    /// The link that relays published messages to node `index` (see `ClusterRouter.messagesName`).
+    func messageLink(toNode index: Int) -> PeerLink {
+        if index < messageLinkByNode.count, let link = messageLinkByNode[index] { return link }
+        if messageLinkByNode.count != view.nodes.count { messageLinkByNode = Array(repeating: nil, count: view.nodes.count) }
+        let link = link(to: view.nodes[index], resp3: false, password: password, timeout: timeout, name: ClusterRouter.messagesName)
+        messageLinkByNode[index] = link
+        return link
+    }
+
     /// Takes a new view and settings; closes links to nodes no longer in the cluster.
     func refresh(view: ClusterView, version: Int, password: String, timeout: TimeAmount) {
         loop.preconditionInEventLoop()
         (self.view, self.version, self.password, self.timeout) = (view, version, password, timeout)
         linkByNode.removeAll(keepingCapacity: true)
+        messageLinkByNode.removeAll(keepingCapacity: true)
         let endpoints = Set(view.nodes.map(\.endpoint))
         for (key, link) in links where !endpoints.contains(link.endpoint) {
             link.close()
@@ -154,6 +165,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
     /// and this node's disagree, as while a membership change reaches the nodes one by one): a
     /// command that arrives on one runs where it lands or is refused, so it travels two hops at most.
     static let relayName = "strata-cluster-relay"
+    /// The name of the connections that pass messages published on one node (PUBLISH, SPUBLISH,
+    /// keyspace notifications) to the others: delivered where they arrive, never relayed again.
+    static let messagesName = "strata-cluster-messages"
     /// Where health checks run.
     let healthLoop: any EventLoop
 
@@ -443,12 +457,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return mode == .proxy ? routeTransaction(&context) : runTransactionHere(&context)
         }
         if context.client.id == Self.internalSessionID { return .local }
+        if spec.flags.contains(.pubsub), spec.hasKeys, let decision = routeShardChannels(spec, &context) { return decision }
         guard spec.hasKeys else {
             if spec.name == "client|setname", context.arguments.count == 3 {
                 switch context.arguments.string(2) {
                 case Self.peerName: context.client.peerRole = .forwarding
                 case Self.relayName: context.client.peerRole = .relaying
                 case Self.handoffName: context.client.peerRole = .movingKeys
+                case Self.messagesName: context.client.peerRole = .relayingMessages
                 default: break
                 }
             }
@@ -494,6 +510,50 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }
         reject(&context, "CROSSSLOT Keys in request don't hash to the same slot")
         return .handled
+    }
+
+    /// SSUBSCRIBE and SUNSUBSCRIBE name shard channels, which live in one slot; SPUBLISH, one.
+    /// In proxy mode a subscription is the connection's own, wherever the slot is: it is made
+    /// here (the channels in one slot, as in Redis Cluster), and SPUBLISH, forwarded to the
+    /// owner as a command on a key is, reaches it through the owner's relay to every node. A
+    /// message relayed here is delivered here. In redirect mode the usual rules apply: a shard
+    /// channel of another node's slot gets `-MOVED` (its subscribers are on its owner).
+    private func routeShardChannels(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision? {
+        if context.client.peerRole == .relayingMessages { return .local }
+        guard mode == .proxy, spec.name != "spublish" else { return nil }
+        let positions = spec.keyPositions(context.arguments)
+        let slots = positions.map { i in context.arguments.withBytes(i) { HashSlot.slot($0) } }
+        guard slots.allSatisfy({ $0 == slots.first }) else {
+            reject(&context, "CROSSSLOT Keys in request don't hash to the same slot")
+            return .handled
+        }
+        return .local
+    }
+
+    /// Sends a message published here to every other node that is up, on each node's
+    /// messages link (fire and forget: pub/sub delivers at most once, and a node that is down
+    /// has no subscribers to miss it until its clients reconnect). Shard channels are relayed in
+    /// proxy mode only: in redirect mode their subscribers are on the slot's owner, here.
+    public func relayMessage(_ kind: SubscriptionKind, channel: [UInt8], message: [UInt8], from loop: (any EventLoop)?) {
+        if kind == .shardChannel && mode != .proxy { return }
+        guard let loop, pools[ObjectIdentifier(loop)] != nil else {
+            // Off the event loops (the cron's expirations): from the health loop's pool.
+            let target = healthLoop
+            target.execute { self.relayMessage(kind, channel: channel, message: message, from: target) }
+            return
+        }
+        let (view, pool) = currentView(loop)
+        guard let pool, view.nodes.count > 1 else { return }
+        let name = kind == .shardChannel ? "SPUBLISH" : "PUBLISH"
+        for index in view.nodes.indices where index != view.selfIndex && view.live[index] {
+            pool.messageLink(toNode: index).send(database: 0, to: .discard) { buffer in
+                buffer.writeString("*3\r\n$\(name.utf8.count)\r\n\(name)\r\n$\(channel.count)\r\n")
+                buffer.writeBytes(channel)
+                buffer.writeString("\r\n$\(message.count)\r\n")
+                buffer.writeBytes(message)
+                buffer.writeStaticString("\r\n")
+            }
+        }
     }
 
     /// How long a forwarded blocking command may wait for its reply (BLPOP … 0 waits forever).

@@ -19,7 +19,7 @@ extension ClientRegistry {
         for session in all {
             memory.total += session.totalMemory
             memory.largestQueryBuffer = max(memory.largestQueryBuffer, session.queryBufferBytes.load(ordering: .relaxed))
-            memory.largestOutput = max(memory.largestOutput, session.outputBytes.load(ordering: .relaxed))
+            memory.largestOutput = max(memory.largestOutput, session.unsentBytes)
         }
         return memory
     }
@@ -32,7 +32,7 @@ extension ServerContext {
     @discardableResult
     public func enforceClientLimits(now: Int64) -> [(id: Int, address: String, reason: String)] {
         let configuration = self.configuration
-        let limit = configuration.clientOutputBufferLimit.normal
+        let limits = configuration.clientOutputBufferLimit
         var closed: [(id: Int, address: String, reason: String)] = []
         // The ring's own links (named strata-cluster-…) are never cut: commands in flight on
         // them belong to many clients (as Redis exempts its replicas from maxmemory-clients).
@@ -41,7 +41,9 @@ extension ServerContext {
             !$0.killed.load(ordering: .relaxed) && !$0.shared.withLockedValue { $0.name.hasPrefix("strata-cluster-") }
         }
         sessions.removeAll { session in
-            let output = session.outputBytes.load(ordering: .relaxed)
+            let output = session.unsentBytes
+            // A subscribed client is of Redis's `pubsub` class (32 MB hard, 8 MB for 60 s soft).
+            let limit = session.subscriptions.any ? limits.pubsub : limits.normal
             if let reason = Self.overOutputLimit(session, output: output, limit: limit, now: now) {
                 statistics.outputBufferLimitDisconnections.add(1, ordering: .relaxed)
                 closed.append((session.id, session.address, reason))

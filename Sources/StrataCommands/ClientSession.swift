@@ -21,7 +21,9 @@ public final class ClientSession: @unchecked Sendable {
     public let createdAt: Int64
 
     // Event-loop-only state.
-    public var protocolVersion: RESPVersion = .resp2
+    public var protocolVersion: RESPVersion = .resp2 {
+        didSet { if protocolVersion != oldValue { pushes.setProtocol(resp3: protocolVersion == .resp3) } }
+    }
     public var authenticated: Bool
     /// Inside MULTI: the queued commands; nil otherwise.
     public var transaction: [QueuedCommand]?
@@ -56,6 +58,13 @@ public final class ClientSession: @unchecked Sendable {
     public let shared = NIOLockedValueBox(SharedInfo())
     /// Closes the connection from any thread (CLIENT KILL); set by the server layer.
     public var close: @Sendable () -> Void = {}
+    /// The channels, patterns and shard channels it is subscribed to (see ``PubSubHub``).
+    public let subscriptions = Subscriptions()
+    /// Messages published to it, waiting for its event loop to write them.
+    public let pushes = PushOutbox()
+    /// Asks the connection's event loop to write what waits in `pushes`; callable from any
+    /// thread. Set by the server layer before the session is registered.
+    public var wakeForPushes: @Sendable () -> Void = {}
 
     public struct SharedInfo: Sendable {
         public var name = ""
@@ -81,8 +90,11 @@ public final class ClientSession: @unchecked Sendable {
 
     /// What CLIENT LIST shows as `tot-mem`: the query buffer, the unsent replies and the fixed part.
     public var totalMemory: Int {
-        queryBufferBytes.load(ordering: .relaxed) + outputBytes.load(ordering: .relaxed) + Self.fixedMemory
+        queryBufferBytes.load(ordering: .relaxed) + unsentBytes + Self.fixedMemory
     }
+
+    /// Replies and published messages not sent yet (CLIENT LIST's `omem`).
+    public var unsentBytes: Int { outputBytes.load(ordering: .relaxed) + pushes.waitingBytes }
 
     @inline(__always)
     public var db: Int {
@@ -99,6 +111,8 @@ public enum PeerRole: Sendable {
     case relaying
     /// Keys it hands over, hands back or fetches.
     case movingKeys
+    /// Messages published on it (PUBLISH, SPUBLISH), delivered here and not relayed again.
+    case relayingMessages
 }
 
 /// All connected clients, by id.

@@ -44,6 +44,10 @@ public enum CommandDispatcher {
             reject(&context, "NOAUTH Authentication required.")
             return
         }
+        if client.protocolVersion == .resp2 && client.subscriptions.any && !PubSubCommands.allowedWhileSubscribed(spec) {
+            reject(&context, "ERR Can't execute '\(spec.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            return
+        }
         if let cold = server.coldStorage {
             if cold.isLoading && !spec.flags.contains(.loading) {
                 reject(&context, "LOADING Redis is loading the dataset in memory")
@@ -186,6 +190,11 @@ public protocol CommandRouter: AnyObject, Sendable {
     /// Return `.handled` after writing a reply (e.g. `-MOVED`) or setting `deferredReply`
     /// (a forwarded command); `.local` to run the command here.
     func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision
+
+    /// Passes a message published here (by a client, a script or a keyspace notification) to
+    /// the other nodes, whose subscribers must get it too. Returns at once; called on `loop`
+    /// (nil off the event loops).
+    func relayMessage(_ kind: SubscriptionKind, channel: [UInt8], message: [UInt8], from loop: (any EventLoop)?)
 }
 
 public enum RouteDecision: Sendable {
@@ -197,6 +206,7 @@ extension CommandDispatcher {
     /// Releases what a closed connection held: its WATCHes and any open transaction.
     public static func disconnect(_ context: inout CommandContext) {
         TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
+        context.server.pubsub.unsubscribeAll(context.client)
         if context.client.blocked != nil {
             context.client.blocked = nil
             context.keyspace.blocked.unblock(clientID: context.client.id)

@@ -89,6 +89,7 @@ enum CommandIntrospection {
         case "sorted-set": categories.append("@sortedset")
         case "connection": categories.append("@connection")
         case "transactions": categories.append("@transaction")
+        case "pubsub": categories.append("@pubsub")
         default: break
         }
         if spec.flags.contains(.fast) { categories.append("@fast") } else { categories.append("@slow") }

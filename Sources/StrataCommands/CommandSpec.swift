@@ -39,6 +39,8 @@ public struct CommandFlags: OptionSet, Sendable {
     /// May wait for another client's write (BLPOP, BLMOVE, BZPOPMIN…): in proxy mode it is
     /// forwarded on a connection of its own, so that it holds up no other client's replies.
     public static let blocking = CommandFlags(rawValue: 1 << 16)
+    /// Publishes or subscribes (Redis's `pubsub` flag).
+    public static let pubsub = CommandFlags(rawValue: 1 << 20)
 
     /// The names COMMAND INFO reports.
     var names: [String] {
@@ -47,6 +49,7 @@ public struct CommandFlags: OptionSet, Sendable {
         if contains(.readonly) { result.append("readonly") }
         if contains(.denyOOM) { result.append("denyoom") }
         if contains(.admin) { result.append("admin") }
+        if contains(.pubsub) { result.append("pubsub") }
         if contains(.noAuth) { result.append("no_auth") }
         if contains(.noMulti) { result.append("no_multi") }
         if contains(.loading) { result.append("loading") }

@@ -7,7 +7,7 @@ public enum CommandTable {
     private static let server = "server"
     private static let transactions = "transactions"
 
-    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking
+    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking + pubsub
         + connections + servers + transactionCommands
 
     static let strings: [CommandSpec] = [

@@ -9,6 +9,13 @@ public let strataVersion = "0.1.0"
 enum ConnectionCommands {
     static func ping(_ c: inout CommandContext) {
         if c.arguments.count > 2 { c.wrongArity(); return }
+        if c.client.protocolVersion == .resp2 && c.client.subscriptions.any {
+            // In the subscribed context, as Redis answers: `pong` and the message (or "").
+            c.reply.arrayHeader(2)
+            c.reply.bulk("pong")
+            if c.arguments.count == 2 { c.arguments.withBytes(1) { c.reply.bulk($0) } } else { c.reply.bulk("") }
+            return
+        }
         if c.arguments.count == 2 {
             c.arguments.withBytes(1) { c.reply.bulk($0) }
         } else {
@@ -27,6 +34,7 @@ enum ConnectionCommands {
 
     static func reset(_ c: inout CommandContext) {
         TransactionCommands.discardTransaction(c.client, keyspace: c.keyspace)
+        c.server.pubsub.unsubscribeAll(c.client)
         c.client.db = 0
         c.client.protocolVersion = .resp2
         c.reply.version = .resp2
@@ -172,15 +180,18 @@ enum ConnectionCommands {
 
     static func describe(_ session: ClientSession, now: Int64, current: ClientSession, blocked: BlockedKeys) -> String {
         let info = session.shared.withLockedValue { $0 }
-        let flags = blocked.isBlocked(clientID: session.id) ? "b" : "N"
+        let subscriptions = session.subscriptions
+        var flags = subscriptions.any ? "P" : ""
+        if blocked.isBlocked(clientID: session.id) { flags += "b" }
+        if flags.isEmpty { flags = "N" }
         let age = (now - session.createdAt) / 1000
         let idle = (now - session.lastInteraction.load(ordering: .relaxed)) / 1000
         let multi = session === current ? (session.transaction.map { $0.count } ?? -1) : -1
         let resp = session === current ? session.protocolVersion.rawValue : 2
         let qbuf = session.queryBufferBytes.load(ordering: .relaxed)
-        let omem = session.outputBytes.load(ordering: .relaxed)
+        let omem = session.unsentBytes
         return "id=\(session.id) addr=\(session.address) laddr=\(session.localAddress) fd=8 name=\(info.name) "
-            + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=0 psub=0 ssub=0 multi=\(multi) "
+            + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=\(subscriptions.count(.channel)) psub=\(subscriptions.count(.pattern)) ssub=\(subscriptions.count(.shardChannel)) multi=\(multi) "
             + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
             + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
             + "cmd=\(info.lastCommand) user=default redir=-1 resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"

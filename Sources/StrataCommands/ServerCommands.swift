@@ -273,9 +273,13 @@ enum ServerCommands {
                 ("rejected_connections", String(s.rejectedConnections.load(ordering: .relaxed))),
                 ("expired_keys", String(stats.expiredKeys)), ("evicted_keys", String(stats.evictedKeys)),
                 ("keyspace_hits", String(stats.keyspaceHits)), ("keyspace_misses", String(stats.keyspaceMisses)),
+                ("pubsub_channels", String(server.pubsub.count(.channel))),
+                ("pubsub_patterns", String(server.pubsub.count(.pattern))),
+                ("pubsubshard_channels", String(server.pubsub.count(.shardChannel))),
                 ("total_error_replies", String(s.errorReplies.load(ordering: .relaxed))),
                 ("evicted_clients", String(s.evictedClients.load(ordering: .relaxed))),
-                ("client_output_buffer_limit_disconnections", String(s.outputBufferLimitDisconnections.load(ordering: .relaxed))),
+                ("client_output_buffer_limit_disconnections", String(s.outputBufferLimitDisconnections.load(ordering: .relaxed)
+                                                                    + server.pubsub.limitDisconnections.load(ordering: .relaxed))),
             ])
         case "replication":
             return lines("Replication", [

@@ -75,6 +75,7 @@ public final class ServerContext: Sendable {
     public let keyspace: Keyspace
     public let statistics = ServerStatistics()
     public let clients = ClientRegistry()
+    public let pubsub = PubSubHub()
     public let commands: CommandLookup
     public let startTime: Int64
     public let runID: String
@@ -103,6 +104,7 @@ public final class ServerContext: Sendable {
         self.hooksBox = NIOLockedValueBox(ServerHooks())
         self.listeningPort = Synchronization.Atomic(configuration.port)
         applyMemorySettings(configuration)
+        pubsub.configure(hardLimit: configuration.clientOutputBufferLimit.pubsub.hard)
     }
 
     public var configuration: Configuration { configurationBox.withLockedValue { $0 } }
@@ -126,6 +128,7 @@ public final class ServerContext: Sendable {
         }
         passwordRequired.store(!updated.requirePass.isEmpty, ordering: .relaxed)
         applyMemorySettings(updated)
+        pubsub.configure(hardLimit: updated.clientOutputBufferLimit.pubsub.hard)
         if evict { keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
         hooks.configurationChanged(updated)
     }

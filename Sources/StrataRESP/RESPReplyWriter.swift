@@ -125,6 +125,12 @@ public struct RESPReplyWriter {
         if version == .resp3 { header(UInt8(ascii: "%"), count) } else { header(UInt8(ascii: "*"), count * 2) }
     }
 
+    /// A push frame of `count` elements (pub/sub messages and confirmations): `>` in RESP3,
+    /// an array in RESP2.
+    public mutating func pushHeader(_ count: Int) {
+        header(version == .resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), count)
+    }
+
     public mutating func setHeader(_ count: Int) {
         header(version == .resp3 ? UInt8(ascii: "~") : UInt8(ascii: "*"), count)
     }

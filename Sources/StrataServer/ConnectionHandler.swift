@@ -83,6 +83,14 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             now: now)
         let channel = context.channel
         session.close = { channel.close(promise: nil) }
+        let pushTarget = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        session.wakeForPushes = {
+            loop.execute {
+                let (handler, context) = pushTarget.value
+                handler.writePushes(context: context)
+            }
+        }
         server.statistics.connectionsReceived.add(1, ordering: .relaxed)
         if server.clients.count >= server.configuration.maxClients {
             server.statistics.rejectedConnections.add(1, ordering: .relaxed)
@@ -366,6 +374,33 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         }
     }
 
+    // MARK: - Published messages
+
+    /// Writes the messages published to this connection (see ``PushOutbox``). Replies produced
+    /// so far go first, so a subscription's confirmation precedes its first message; replies
+    /// still awaited from elsewhere do not hold messages back (RESP3 pushes may come between
+    /// replies; a RESP2 subscriber runs no command that waits). While the channel is not
+    /// writable the messages stay in the outbox, where the pubsub output limit counts them.
+    private func writePushes(context: ChannelHandlerContext) {
+        guard let session, !machine.isClosing else { return }
+        guard context.channel.isWritable else {
+            session.pushes.holdWhileBlocked()
+            noteOutput(context: context)
+            return
+        }
+        guard var messages = session.pushes.take() else { return }
+        if queue.isEmpty, var commandContext, commandContext.reply.buffer.readableBytes > 0, !repliesAwaitDurability {
+            self.commandContext = nil
+            commandContext.reply.buffer.writeBuffer(&messages)
+            write(context: context, &commandContext.reply.buffer, flush: true)
+            restore(commandContext)
+        } else {
+            server.statistics.netOutputBytes.add(messages.readableBytes, ordering: .relaxed)
+            context.writeAndFlush(wrapOutboundOut(messages), promise: nil)
+        }
+        noteOutput(context: context)
+    }
+
     // MARK: - ReplyStream
 
     func reserve(after replies: inout ByteBuffer) -> Int {
@@ -471,6 +506,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     /// and commands run again on a later tick, never inside the write that drained the output.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            if let session, session.pushes.waitingBytes > 0 {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.writePushes(context: context)
+                }
+            }
             if case .ready = queue.first {
                 // Ready replies waited for the channel: write them on a later tick (this may be
                 // inside a flush), then commands may run again.

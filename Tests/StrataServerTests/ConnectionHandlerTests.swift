@@ -115,6 +115,8 @@ struct Connection {
 final class HoldingRouter: CommandRouter, @unchecked Sendable {
     var held: [(stream: any ReplyStream, place: Int, key: String, frame: String)] = []
 
+    func relayMessage(_ kind: SubscriptionKind, channel: [UInt8], message: [UInt8], from loop: (any EventLoop)?) {}
+
     func route(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
         guard spec.name == "get", context.arguments.string(1).hasPrefix("far"), let stream = context.replyStream else {
             return .local

@@ -75,7 +75,8 @@ class SetOps:
         if r < 0.6:
             return Op([self.name("SPOP"), key, b"1", b"2"])
         if r < 0.8:
-            return Op([self.name("SADD"), SPOP_KEY, b"m"])
+            # Never mutated: a junk extra member would make the SPOP below a random pick.
+            return Op([self.name("SADD"), SPOP_KEY, b"m"], mutable=False)
         return Op([self.name("SPOP"), SPOP_KEY] + self.rng.choice([[], [b"1"], [b"5"]]), kind="sorted")
 
     def g_srandmember(self):

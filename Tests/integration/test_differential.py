@@ -37,6 +37,7 @@ import pytest
 
 from diff_op import Op
 from diff_types import TYPE_MIXINS, TYPE_COMMANDS
+from diff_pubsub import run_session
 from resp_client import (
     OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection, Set,
     Simple, Verbatim,
@@ -85,7 +86,7 @@ NO_MUTATION = {"SELECT", "MULTI", "EXEC", "DISCARD", "RESET", "HELLO", "AUTH", "
                "COMMAND", "CONFIG", "INFO", "TIME", "SCAN", "SAVE", "SHUTDOWN",
                # Random picks: a dropped count would pop a random member (the servers' sets
                # would part), and a junk count of -(2^63-1) would ask for 2^63-1 of them.
-               "SPOP", "SRANDMEMBER", "HRANDFIELD",
+               "SPOP", "SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER",
                # A junk argument could become a timeout of 0: a wait for ever.
                "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}
 
@@ -218,7 +219,7 @@ class Generator(*TYPE_MIXINS):
         weights = [w for w, _ in table]
         make = rng.choices([m for _, m in table], weights=weights)[0]
         op = make(self)
-        if op.name not in NO_MUTATION and op.compound is None and rng.random() < 0.05:
+        if op.name not in NO_MUTATION and op.mutable and op.compound is None and rng.random() < 0.05:
             op = self.mutate(op)
         return op
 
@@ -896,6 +897,9 @@ class Runner:
                 return ("SCAN did not finish in 10000 rounds", cursor)
 
     def run_compound(self, op: Op):
+        if op.compound == "pubsub":
+            run_session(self)
+            return
         if op.compound == "scan":
             a, b = self.scan_all(self.ref, op.args), self.scan_all(self.sut, op.args)
             if a != b:
