@@ -49,6 +49,20 @@ public struct CommandContext {
     /// keys (see ``CommandFlags/wholeKeyspace``).
     public var localOnly = false
 
+    /// Subscribers that have messages waiting since they last wrote (see ``PubSubHub``): woken
+    /// by ``wakeSubscribers()``, once for every message published in a batch of commands.
+    public var subscribersToWake: [ClientSession] = []
+    /// Set by a client connection, which wakes `subscribersToWake` after each batch of commands
+    /// it runs (as Redis writes to clients before it sleeps). Otherwise PUBLISH wakes them at once.
+    public var batchesWakeups = false
+
+    /// Wakes the subscribers that PUBLISH left messages for.
+    public mutating func wakeSubscribers() {
+        guard !subscribersToWake.isEmpty else { return }
+        for session in subscribersToWake { session.wakeForPushes() }
+        subscribersToWake.removeAll(keepingCapacity: true)
+    }
+
     /// The command's name as the table has it (`get`, `client|setname`).
     public var commandName: String { command?.name ?? "" }
 

@@ -19,10 +19,14 @@ public enum SubscriptionKind: Int, Sendable, CaseIterable {
 /// Who is subscribed to what, for the whole server, and the delivery of published messages.
 ///
 /// Publishers run on any event loop; each subscriber's messages go to its ``PushOutbox``, which
-/// its own connection writes out on its event loop. One lock guards the maps; a publisher holds
-/// it while it appends to the outboxes (each with its own lock, never taken the other way), so a
-/// message reaches every subscriber that was subscribed when it was published, exactly once.
-public final class PubSubHub: Sendable {
+/// its own connection writes out on its event loop. One lock guards the maps; a publisher takes
+/// a snapshot of the subscribers under it and appends to their outboxes after, so a message
+/// reaches every subscriber that was subscribed when it was published, exactly once (one that
+/// unsubscribes meanwhile may still get it, as its confirmation is not written yet).
+///
+/// `@unchecked Sendable`: `_state` is only touched under `lock`, an adaptive mutex (every
+/// PUBLISH takes it for a lookup, from every loop).
+public final class PubSubHub: @unchecked Sendable {
     private struct State {
         var channels: [[UInt8]: [ClientSession]] = [:]
         var patterns: [[UInt8]: [ClientSession]] = [:]
@@ -46,7 +50,12 @@ public final class PubSubHub: Sendable {
         }
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let lock = ShardLock()
+    private var _state = State()
+
+    private func withState<R>(_ body: (inout State) -> R) -> R {
+        lock.withLock { body(&_state) }
+    }
     /// Distinct patterns with a subscriber: publishing skips the pattern walk while it is 0.
     private let patternCount = Synchronization.Atomic<Int>(0)
     /// `client-output-buffer-limit pubsub`'s hard limit: a subscriber whose waiting messages
@@ -66,7 +75,7 @@ public final class PubSubHub: Sendable {
     @discardableResult
     public func subscribe(_ session: ClientSession, _ kind: SubscriptionKind, _ name: [UInt8]) -> Bool {
         guard session.subscriptions.insert(name, kind) else { return false }
-        state.withLockedValue { state in
+        withState { state in
             var isNew = false
             switch kind {
             case .channel: state.channels[name, default: []].append(session)
@@ -84,7 +93,7 @@ public final class PubSubHub: Sendable {
     @discardableResult
     public func unsubscribe(_ session: ClientSession, _ kind: SubscriptionKind, _ name: [UInt8]) -> Bool {
         guard session.subscriptions.remove(name, kind) else { return false }
-        state.withLockedValue { state in
+        withState { state in
             var map = state[kind]
             state[kind] = [:] // keep the dictionary uniquely referenced while it changes
             if var subscribers = map[name] {
@@ -116,51 +125,57 @@ public final class PubSubHub: Sendable {
     /// Delivers `message` to the subscribers of `channel` and of the patterns it matches
     /// (`.channel`), or of the shard channel (`.shardChannel`). Returns how many received it.
     ///
+    /// The subscribers to wake are added to `wakes`: the caller wakes them (``CommandContext/
+    /// wakeSubscribers()``) once for all the messages it publishes in a batch of commands.
+    ///
     /// A publisher subscribed to the channel itself gets its copies in `own` (nil for the
     /// channel's, the pattern for a pattern's) instead of its outbox, so that they can precede
     /// its PUBLISH's reply, as in Redis.
     public func publish(_ kind: SubscriptionKind, channel: [UInt8], message: [UInt8],
-                        publisher: ClientSession? = nil, own: inout [[UInt8]?]) -> Int {
+                        publisher: ClientSession? = nil, own: inout [[UInt8]?], wakes: inout [ClientSession]) -> Int {
         let limit = hardLimit.load(ordering: .relaxed)
         var overLimit: [ClientSession] = []
-        let receivers = state.withLockedValue { state -> Int in
-            var count = 0
-            let direct = kind == .shardChannel ? state.shardChannels[channel] : state.channels[channel]
-            if let direct {
-                let name: StaticString = kind == .shardChannel ? "smessage" : "message"
-                for session in direct {
-                    count += 1
+        // A snapshot under the lock (the arrays are copied on write, so this is a retain), then
+        // delivery outside it: publishers on several loops do not queue behind each other.
+        let (direct, patterns) = withState { state in
+            (kind == .shardChannel ? state.shardChannels[channel] : state.channels[channel],
+             kind == .channel && patternCount.load(ordering: .relaxed) > 0 ? state.patterns : nil)
+        }
+        var receivers = 0
+        if let direct {
+            // Encoded once (RESP2; a RESP3 subscriber gets it with a push marker instead).
+            let frame = PushFrame.message(kind == .shardChannel ? "smessage" : "message", channel: channel, message: message)
+            for session in direct {
+                receivers += 1
+                if session === publisher {
+                    own.append(nil)
+                    continue
+                }
+                switch session.pushes.append(frame, limit: limit) {
+                case .wake: wakes.append(session)
+                case .overLimit: overLimit.append(session)
+                case .queued: break
+                }
+            }
+        }
+        if let patterns {
+            for (pattern, subscribers) in patterns where GlobPattern.matches(pattern: pattern, channel) {
+                let frame = PushFrame.patternMessage(pattern, channel: channel, message: message)
+                for session in subscribers {
+                    receivers += 1
                     if session === publisher {
-                        own.append(nil)
+                        own.append(pattern)
                         continue
                     }
-                    switch session.pushes.append(limit: limit, { $0.message(name, channel: channel, message: message) }) {
-                    case .wake: session.wakeForPushes()
+                    switch session.pushes.append(frame, limit: limit) {
+                    case .wake: wakes.append(session)
                     case .overLimit: overLimit.append(session)
                     case .queued: break
                     }
                 }
             }
-            if kind == .channel && patternCount.load(ordering: .relaxed) > 0 {
-                for (pattern, subscribers) in state.patterns where GlobPattern.matches(pattern: pattern, channel) {
-                    for session in subscribers {
-                        count += 1
-                        if session === publisher {
-                            own.append(pattern)
-                            continue
-                        }
-                        switch session.pushes.append(limit: limit, { $0.patternMessage(pattern, channel: channel, message: message) }) {
-                        case .wake: session.wakeForPushes()
-                        case .overLimit: overLimit.append(session)
-                        case .queued: break
-                        }
-                    }
-                }
-            }
-            return count
         }
-        // Outside the lock: closing on this thread may run the connection's teardown, which
-        // unsubscribes.
+        // Closing on this thread may run the connection's teardown, which unsubscribes.
         for session in overLimit {
             limitDisconnections.add(1, ordering: .relaxed)
             session.killed.store(true, ordering: .relaxed)
@@ -173,19 +188,19 @@ public final class PubSubHub: Sendable {
 
     /// The channels (or shard channels) with at least one subscriber, matching `pattern` if given.
     public func activeChannels(_ kind: SubscriptionKind, matching pattern: [UInt8]?) -> [[UInt8]] {
-        state.withLockedValue { state in
+        withState { state in
             state[kind].keys.filter { name in pattern.map { GlobPattern.matches(pattern: $0, name) } ?? true }
         }
     }
 
     /// How many clients are subscribed to `name`.
     public func subscriberCount(_ kind: SubscriptionKind, _ name: [UInt8]) -> Int {
-        state.withLockedValue { $0[kind][name]?.count ?? 0 }
+        withState { $0[kind][name]?.count ?? 0 }
     }
 
     /// Distinct channels, patterns or shard channels with a subscriber (INFO's `pubsub_*`).
     public func count(_ kind: SubscriptionKind) -> Int {
-        kind == .pattern ? patternCount.load(ordering: .relaxed) : state.withLockedValue { $0[kind].count }
+        kind == .pattern ? patternCount.load(ordering: .relaxed) : withState { $0[kind].count }
     }
 }
 
@@ -243,14 +258,22 @@ public final class Subscriptions: Sendable {
 /// and writes it. It is woken once per batch (the first message after a take), so a burst of
 /// messages costs one write, not one per message. While the connection cannot write (its
 /// client reads slowly), messages stay here, counted against the pubsub hard limit.
-public final class PushOutbox: Sendable {
+///
+/// `@unchecked Sendable`: `state` is only touched under `lock` (an adaptive mutex: two loops
+/// publishing to one subscriber collide often, for a few instructions each).
+public final class PushOutbox: @unchecked Sendable {
     private struct State {
         var buffer = ByteBuffer()
         var woken = false
         var closed = false
         var resp3 = false
     }
-    private let state = NIOLockedValueBox(State())
+    private let lock = ShardLock()
+    private var _state = State()
+
+    private func withState<R>(_ body: (inout State) -> R) -> R {
+        lock.withLock { body(&_state) }
+    }
     /// Bytes waiting here, for CLIENT LIST's `omem` and the output limits.
     private let waiting = Synchronization.Atomic<Int>(0)
 
@@ -258,16 +281,14 @@ public final class PushOutbox: Sendable {
 
     public enum Outcome { case queued, wake, overLimit }
 
-    /// Appends what `write` encodes. `.wake`: the connection must be woken to write it;
+    /// Appends a message (a ``PushFrame``). `.wake`: the connection must be woken to write it;
     /// `.overLimit`: the messages waiting would pass `limit` (0: none), so the outbox closes
     /// and the connection must be closed.
-    func append(limit: Int, _ write: (inout PushWriter) -> Void) -> Outcome {
-        state.withLockedValue { state in
+    func append(_ frame: [UInt8], limit: Int) -> Outcome {
+        withState { state in
             guard !state.closed else { return .queued }
-            var writer = PushWriter(buffer: state.buffer, resp3: state.resp3)
-            state.buffer = ByteBuffer()
-            write(&writer)
-            state.buffer = writer.buffer
+            state.buffer.writeInteger(state.resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
+            state.buffer.writeBytes(frame[1...])
             let bytes = state.buffer.readableBytes
             waiting.store(bytes, ordering: .relaxed)
             if limit > 0 && bytes >= limit {
@@ -284,7 +305,7 @@ public final class PushOutbox: Sendable {
 
     /// Everything waiting (on the connection's event loop); later messages wake it again.
     public func take() -> ByteBuffer? {
-        state.withLockedValue { state in
+        withState { state in
             state.woken = false
             guard state.buffer.readableBytes > 0 else { return nil }
             let taken = state.buffer
@@ -297,50 +318,64 @@ public final class PushOutbox: Sendable {
     /// Leaves the messages waiting, but counts the connection as woken: it writes them itself
     /// once its channel is writable again.
     public func holdWhileBlocked() {
-        state.withLockedValue { $0.woken = true }
+        withState { $0.woken = true }
     }
 
     public var waitingBytes: Int { waiting.load(ordering: .relaxed) }
 
     /// The protocol messages are encoded in: RESP3 push frames or RESP2 arrays.
-    func setProtocol(resp3: Bool) { state.withLockedValue { $0.resp3 = resp3 } }
+    func setProtocol(resp3: Bool) { withState { $0.resp3 = resp3 } }
 }
 
-/// Encodes published messages: `message`/`smessage` (3 elements) and `pmessage` (4).
-struct PushWriter {
-    var buffer: ByteBuffer
-    let resp3: Bool
-
-    mutating func message(_ kind: StaticString, channel: [UInt8], message: [UInt8]) {
-        buffer.writeInteger(resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
-        buffer.writeStaticString("3\r\n")
-        bulk(kind)
-        bulk(channel)
-        bulk(message)
+/// Published messages as RESP2 arrays: `message`/`smessage` (3 elements) and `pmessage` (4).
+/// A RESP3 subscriber gets the same bytes with `>` for the first.
+enum PushFrame {
+    static func message(_ kind: StaticString, channel: [UInt8], message: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(32 + channel.count + message.count)
+        frame.append(contentsOf: "*3\r\n".utf8)
+        bulk(kind, into: &frame)
+        bulk(channel, into: &frame)
+        bulk(message, into: &frame)
+        return frame
     }
 
-    mutating func patternMessage(_ pattern: [UInt8], channel: [UInt8], message: [UInt8]) {
-        buffer.writeInteger(resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
-        buffer.writeStaticString("4\r\n")
-        bulk("pmessage")
-        bulk(pattern)
-        bulk(channel)
-        bulk(message)
+    static func patternMessage(_ pattern: [UInt8], channel: [UInt8], message: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(48 + pattern.count + channel.count + message.count)
+        frame.append(contentsOf: "*4\r\n".utf8)
+        bulk("pmessage", into: &frame)
+        bulk(pattern, into: &frame)
+        bulk(channel, into: &frame)
+        bulk(message, into: &frame)
+        return frame
     }
 
-    private mutating func bulk(_ text: StaticString) {
-        buffer.writeInteger(UInt8(ascii: "$"))
-        buffer.writeString(String(text.utf8CodeUnitCount))
-        buffer.writeStaticString("\r\n")
-        buffer.writeStaticString(text)
-        buffer.writeStaticString("\r\n")
+    private static func bulk(_ text: StaticString, into frame: inout [UInt8]) {
+        text.withUTF8Buffer { bulk($0, into: &frame) }
     }
 
-    private mutating func bulk(_ bytes: [UInt8]) {
-        buffer.writeInteger(UInt8(ascii: "$"))
-        buffer.writeString(String(bytes.count))
-        buffer.writeStaticString("\r\n")
-        buffer.writeBytes(bytes)
-        buffer.writeStaticString("\r\n")
+    private static func bulk<C: Collection>(_ bytes: C, into frame: inout [UInt8]) where C.Element == UInt8 {
+        frame.append(UInt8(ascii: "$"))
+        decimal(bytes.count, into: &frame)
+        frame.append(contentsOf: [13, 10])
+        frame.append(contentsOf: bytes)
+        frame.append(contentsOf: [13, 10])
+    }
+
+    private static func decimal(_ value: Int, into frame: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            frame.append(contentsOf: raw[(20 - count)...])
+        }
     }
 }

@@ -68,7 +68,9 @@ enum PubSubCommands {
         // Its own copies before its reply, as Redis writes them; not inside EXEC's (or a
         // script's) reply, where they would break the array: those go out as any message does.
         let publisher = c.shardsLocked ? nil : c.client
-        let receivers = c.server.pubsub.publish(kind, channel: channel, message: message, publisher: publisher, own: &own)
+        let receivers = c.server.pubsub.publish(kind, channel: channel, message: message, publisher: publisher, own: &own,
+                                                wakes: &c.subscribersToWake)
+        if !c.batchesWakeups { c.wakeSubscribers() }
         for pattern in own {
             if let pattern {
                 c.reply.pushHeader(4)

@@ -84,13 +84,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         let channel = context.channel
         session.close = { channel.close(promise: nil) }
         let pushTarget = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        session.wakeForPushes = {
-            loop.execute {
-                let (handler, context) = pushTarget.value
-                handler.writePushes(context: context)
-            }
+        let mailbox = PushMailbox.of(context.eventLoop)
+        let write: @Sendable () -> Void = {
+            let (handler, context) = pushTarget.value
+            handler.writePushes(context: context)
         }
+        session.wakeForPushes = { mailbox.post(write) }
         server.statistics.connectionsReceived.add(1, ordering: .relaxed)
         if server.clients.count >= server.configuration.maxClients {
             server.statistics.rejectedConnections.add(1, ordering: .relaxed)
@@ -108,6 +107,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             reply: RESPReplyWriter(buffer: context.channel.allocator.buffer(capacity: ClientSession.replyBufferSize)), now: now)
         commandContext.eventLoop = context.eventLoop
         commandContext.replyStream = self
+        commandContext.batchesWakeups = true
         self.commandContext = commandContext
         channelContext = context
         context.fireChannelActive()
@@ -241,6 +241,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
                 break
             }
         }
+        commandContext.wakeSubscribers()
         if repliesAwaitDurability { holdForDurability(&commandContext.reply.buffer) }
         if processed > 0 { server.statistics.commandsProcessed.add(processed, ordering: .relaxed) }
         if input.readableBytes > 0 && !machine.isClosing {
@@ -299,6 +300,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
                 run(&commandContext, session)
                 commandContext.arguments = CommandArguments(buffer: ByteBuffer(), spans: [])
             }
+            commandContext.wakeSubscribers()
             noteDurability(&commandContext)
             if let deferred = commandContext.deferredReply {
                 commandContext.deferredReply = nil
