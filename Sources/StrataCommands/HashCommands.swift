@@ -79,9 +79,9 @@ enum HashCommands {
             guard let hash else { return false }
             var added = 0
             for i in stride(from: 2, to: arguments.count, by: 2) {
-                // A field already there is reused rather than made again (an allocation past 14 bytes).
-                let field = arguments.withBytes(i) { hash.map.position(ofBytes: $0) }.map { hash.map.keys[$0] }
-                if hash.set(field ?? arguments.elementBlob(i), arguments.elementBlob(i + 1)) { added += 1 }
+                // From the argument bytes: a packed hash copies them, a table reuses a field it holds.
+                let new = arguments.withBytes(i) { field in arguments.withBytes(i + 1) { hash.set(field: field, value: $0) } }
+                if new { added += 1 }
             }
             if replyOK { reply.ok() } else { reply.integer(added) }
             return true
@@ -107,7 +107,7 @@ enum HashCommands {
         c.modify(1, as: HashValue.self, create: nil) { hash, reply in
             guard let hash else { reply.integer(0); return false }
             var removed = 0
-            for i in 2..<arguments.count where hash.remove(arguments.elementBlob(i)) { removed += 1 }
+            for i in 2..<arguments.count where arguments.withBytes(i, { hash.remove(field: $0) }) { removed += 1 }
             reply.integer(removed)
             return removed > 0
         }
@@ -166,9 +166,12 @@ enum HashCommands {
     // MARK: - Reads
 
     static func hget(_ c: inout CommandContext) {
-        let field = c.blob(2)
+        let arguments = c.arguments
         c.read(1, as: HashValue.self) { hash, reply in
-            if let value = hash?[field] { reply.bulkElement(value) } else { reply.null() }
+            guard let hash else { reply.null(); return }
+            arguments.withBytes(2) { field in
+                hash.withValue(of: field) { if let value = $0 { reply.bulk(value) } else { reply.null() } }
+            }
         }
     }
 
@@ -177,41 +180,44 @@ enum HashCommands {
         c.read(1, as: HashValue.self) { hash, reply in
             reply.arrayHeader(arguments.count - 2)
             for i in 2..<arguments.count {
-                if let value = hash?[arguments.elementBlob(i)] { reply.bulkElement(value) } else { reply.null() }
+                guard let hash else { reply.null(); continue }
+                arguments.withBytes(i) { field in
+                    hash.withValue(of: field) { if let value = $0 { reply.bulk(value) } else { reply.null() } }
+                }
             }
         }
     }
 
     static func hgetall(_ c: inout CommandContext) {
         c.read(1, as: HashValue.self) { hash, reply in
-            guard let map = hash?.map else { reply.mapHeader(0); return }
-            reply.mapHeader(map.count)
-            for i in 0..<map.count {
-                reply.bulkElement(map.keys[i])
-                reply.bulkElement(map.values[i])
+            guard let hash else { reply.mapHeader(0); return }
+            reply.mapHeader(hash.count)
+            hash.forEach { field, value in
+                reply.bulk(field)
+                reply.bulk(value)
             }
         }
     }
 
     static func hkeys(_ c: inout CommandContext) {
         c.read(1, as: HashValue.self) { hash, reply in
-            let keys = hash?.map.keys ?? []
-            reply.arrayHeader(keys.count)
-            for key in keys { reply.bulkElement(key) }
+            reply.arrayHeader(hash?.count ?? 0)
+            hash?.forEach { field, _ in reply.bulk(field) }
         }
     }
 
     static func hvals(_ c: inout CommandContext) {
         c.read(1, as: HashValue.self) { hash, reply in
-            let values = hash?.map.values ?? []
-            reply.arrayHeader(values.count)
-            for value in values { reply.bulkElement(value) }
+            reply.arrayHeader(hash?.count ?? 0)
+            hash?.forEach { _, value in reply.bulk(value) }
         }
     }
 
     static func hexists(_ c: inout CommandContext) {
-        let field = c.blob(2)
-        c.read(1, as: HashValue.self) { hash, reply in reply.integer(hash?[field] != nil ? 1 : 0) }
+        let arguments = c.arguments
+        c.read(1, as: HashValue.self) { hash, reply in
+            reply.integer(arguments.withBytes(2) { field in hash?.withValue(of: field) { $0 != nil } ?? false } ? 1 : 0)
+        }
     }
 
     static func hlen(_ c: inout CommandContext) {
@@ -219,8 +225,10 @@ enum HashCommands {
     }
 
     static func hstrlen(_ c: inout CommandContext) {
-        let field = c.blob(2)
-        c.read(1, as: HashValue.self) { hash, reply in reply.integer(hash?[field]?.count ?? 0) }
+        let arguments = c.arguments
+        c.read(1, as: HashValue.self) { hash, reply in
+            reply.integer(arguments.withBytes(2) { field in hash?.withValue(of: field) { $0?.count ?? 0 } ?? 0 })
+        }
     }
 
     // MARK: - Random fields and scans
@@ -229,8 +237,8 @@ enum HashCommands {
         let arguments = c.arguments
         guard arguments.count >= 3 else {
             c.read(1, as: HashValue.self) { hash, reply in
-                guard let map = hash?.map, map.count > 0 else { reply.null(); return }
-                reply.bulkElement(map.keys[Int.random(in: 0..<map.count)])
+                guard let hash, hash.count > 0 else { reply.null(); return }
+                reply.bulkElement(hash.pair(at: Int.random(in: 0..<hash.count)).field)
             }
             return
         }
@@ -242,24 +250,28 @@ enum HashCommands {
             return
         }
         c.read(1, as: HashValue.self) { hash, reply in
-            guard let map = hash?.map, requested != 0 else { reply.arrayHeader(0); return }
+            guard let hash, requested != 0 else { reply.arrayHeader(0); return }
+            let size = hash.count
+            // A packed hash is walked once into an array; a table is read by position.
+            let packed = hash.isPacked ? hash.pairs : []
             let nested = withValues && reply.version == .resp3
             func header(_ n: Int) { reply.arrayHeader(withValues && !nested ? n * 2 : n) }
             func write(_ p: Int) {
+                let pair = hash.isPacked ? packed[p] : hash.pair(at: p)
                 if nested { reply.arrayHeader(2) }
-                reply.bulkElement(map.keys[p])
-                if withValues { reply.bulkElement(map.values[p]) }
+                reply.bulkElement(pair.field)
+                if withValues { reply.bulkElement(pair.value) }
             }
             let count = requested.magnitude
             if requested < 0 || count == 1 {
                 // Repeats allowed.
                 header(Int(count))
-                for _ in 0..<count { write(Int.random(in: 0..<map.count)) }
-            } else if count >= UInt(map.count) {
-                header(map.count)
-                for p in 0..<map.count { write(p) }
+                for _ in 0..<count { write(Int.random(in: 0..<size)) }
+            } else if count >= UInt(size) {
+                header(size)
+                for p in 0..<size { write(p) }
             } else {
-                let positions = RandomPick.distinctPositions(Int(count), of: map.count)
+                let positions = RandomPick.distinctPositions(Int(count), of: size)
                 header(positions.count)
                 for p in positions { write(p) }
             }
@@ -279,21 +291,11 @@ enum HashCommands {
                     found.append(value)
                 }
             }
-            var next = 0
-            if hash.encodingName == "listpack" {
-                // As Redis does for a listpack: everything in one reply, whatever the cursor.
-                for i in 0..<hash.map.count { visit(hash.map.keys[i], hash.map.values[i]) }
-            } else {
-                next = hash.map.scan(cursor: Int(clamping: cursor), count: options.count, visit)
-            }
+            // A packed hash gives everything in one reply, whatever the cursor, as Redis's listpack.
+            let next = hash.scan(cursor: Int(clamping: cursor), count: options.count, visit)
             CollectionScan.reply(next, found, &reply)
         }
     }
-}
-
-fileprivate extension CommandArguments {
-    /// Argument `index` as a collection element.
-    func elementBlob(_ index: Int) -> Blob { withBytes(index) { Blob($0) } }
 }
 
 fileprivate extension RESPReplyWriter {

@@ -114,10 +114,13 @@ public struct ValueWriter {
     }
 
     public mutating func blob(_ blob: Blob) {
-        blob.withBytes { raw in
-            varint(raw.count)
-            bytes.append(contentsOf: raw)
-        }
+        blob.withBytes { lengthPrefixed($0) }
+    }
+
+    /// Bytes as ``blob(_:)`` writes them: their length, then the bytes.
+    public mutating func lengthPrefixed(_ raw: UnsafeRawBufferPointer) {
+        varint(raw.count)
+        bytes.append(contentsOf: raw)
     }
 
     public mutating func double(_ value: Double) {
@@ -165,9 +168,14 @@ public struct ValueReader {
     }
 
     public mutating func blob() -> Blob? {
+        lengthPrefixed().map { Blob($0) }
+    }
+
+    /// What ``ValueWriter/lengthPrefixed(_:)`` wrote, as a view into the input.
+    public mutating func lengthPrefixed() -> UnsafeRawBufferPointer? {
         guard let length = varint(), length <= bytes.count - position else { failed = true; return nil }
         defer { position += length }
-        return Blob(UnsafeRawBufferPointer(rebasing: bytes[position..<position + length]))
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<position + length])
     }
 
     public mutating func double() -> Double? {
