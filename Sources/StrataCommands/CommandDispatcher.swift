@@ -142,6 +142,20 @@ public enum CommandDispatcher {
     /// Calls a command that passed every check (EXEC replays its queue through this).
     @inline(__always)
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
+        if let notifier = context.server.keyspaceNotifier {
+            // What the shards report meanwhile is published once the command has returned.
+            let record = CommandEvents(spec: spec, arguments: context.arguments)
+            let previous = CommandEvents.push(record)
+            runHandler(spec, &context)
+            CommandEvents.pop(record, restoring: previous)
+            notifier.publish(record, &context)
+            return
+        }
+        runHandler(spec, &context)
+    }
+
+    @inline(__always)
+    private static func runHandler(_ spec: CommandSpec, _ context: inout CommandContext) {
         context.command = spec
         spec.handler?(&context)
         if spec.flags.contains(.write) && !context.shardsLocked && context.server.keyspace.maxMemory > 0 {

@@ -76,6 +76,8 @@ public final class ServerContext: Sendable {
     public let statistics = ServerStatistics()
     public let clients = ClientRegistry()
     public let pubsub = PubSubHub()
+    /// Set once in init (it refers back to the server).
+    private nonisolated(unsafe) var notifier: KeyspaceNotifier!
     public let commands: CommandLookup
     public let startTime: Int64
     public let runID: String
@@ -105,7 +107,12 @@ public final class ServerContext: Sendable {
         self.listeningPort = Synchronization.Atomic(configuration.port)
         applyMemorySettings(configuration)
         pubsub.configure(hardLimit: configuration.clientOutputBufferLimit.pubsub.hard)
+        notifier = KeyspaceNotifier(server: self)
+        notifier.configure(configuration.notifyKeyspaceEvents)
     }
+
+    /// The keyspace notifier, when `notify-keyspace-events` publishes anything.
+    var keyspaceNotifier: KeyspaceNotifier? { keyspace.keyEvents.isEnabled ? notifier : nil }
 
     public var configuration: Configuration { configurationBox.withLockedValue { $0 } }
 
@@ -129,6 +136,7 @@ public final class ServerContext: Sendable {
         passwordRequired.store(!updated.requirePass.isEmpty, ordering: .relaxed)
         applyMemorySettings(updated)
         pubsub.configure(hardLimit: updated.clientOutputBufferLimit.pubsub.hard)
+        notifier.configure(updated.notifyKeyspaceEvents)
         if evict { keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
         hooks.configurationChanged(updated)
     }

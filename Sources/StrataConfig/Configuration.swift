@@ -15,6 +15,8 @@ public struct Configuration: Sendable, Equatable {
     public var clientQueryBufferLimit = 1024 * 1024 * 1024
     /// Unsent replies beyond which a client is disconnected, per class of client.
     public var clientOutputBufferLimit = OutputBufferLimits()
+    /// `notify-keyspace-events`: which keyspace notifications are published (none by default).
+    public var notifyKeyspaceEvents = KeyspaceEventFlags()
     /// Memory of all client connections together beyond which the largest are disconnected.
     public var maxMemoryClients = MaxMemoryClients.bytes(0)
     /// Bytes of memory for L1 + L2; 0 is unlimited.
@@ -100,6 +102,71 @@ public struct Configuration: Sendable, Equatable {
         case proxy
         /// Answers `-MOVED slot host:port`, as Redis Cluster does.
         case redirect
+    }
+}
+
+/// `notify-keyspace-events`: the classes of keyspace events published, and on which channels
+/// (`K`: `__keyspace@<db>__:<key>`, `E`: `__keyevent@<db>__:<event>`), as Redis 7.0 spells them.
+public struct KeyspaceEventFlags: OptionSet, Sendable, Equatable, CustomStringConvertible {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let keyspace = KeyspaceEventFlags(rawValue: 1 << 0)   // K
+    public static let keyevent = KeyspaceEventFlags(rawValue: 1 << 1)   // E
+    public static let generic = KeyspaceEventFlags(rawValue: 1 << 2)    // g
+    public static let string = KeyspaceEventFlags(rawValue: 1 << 3)     // $
+    public static let list = KeyspaceEventFlags(rawValue: 1 << 4)       // l
+    public static let set = KeyspaceEventFlags(rawValue: 1 << 5)        // s
+    public static let hash = KeyspaceEventFlags(rawValue: 1 << 6)       // h
+    public static let zset = KeyspaceEventFlags(rawValue: 1 << 7)       // z
+    public static let expired = KeyspaceEventFlags(rawValue: 1 << 8)    // x
+    public static let evicted = KeyspaceEventFlags(rawValue: 1 << 9)    // e
+    public static let stream = KeyspaceEventFlags(rawValue: 1 << 10)    // t
+    public static let keyMiss = KeyspaceEventFlags(rawValue: 1 << 11)   // m
+    public static let module = KeyspaceEventFlags(rawValue: 1 << 12)    // d
+    public static let new = KeyspaceEventFlags(rawValue: 1 << 13)       // n
+    /// `A`: every class but key misses and new keys.
+    public static let all: KeyspaceEventFlags = [.generic, .string, .list, .set, .hash, .zset, .expired, .evicted,
+                                                 .stream, .module]
+
+    /// Whether any event would be published: a class, and a channel kind to publish it on.
+    public var publishesAny: Bool { !isDisjoint(with: [.keyspace, .keyevent]) && rawValue & ~0b11 != 0 }
+
+    private static let letters: [(Character, KeyspaceEventFlags)] = [
+        ("g", .generic), ("$", .string), ("l", .list), ("s", .set), ("h", .hash), ("z", .zset), ("x", .expired),
+        ("e", .evicted), ("t", .stream), ("d", .module), ("n", .new),
+    ]
+
+    /// Parses Redis's letters; nil for an unknown one.
+    public static func parse(_ text: String) -> KeyspaceEventFlags? {
+        var flags = KeyspaceEventFlags()
+        for character in text {
+            switch character {
+            case "A": flags.formUnion(.all)
+            case "K": flags.insert(.keyspace)
+            case "E": flags.insert(.keyevent)
+            case "m": flags.insert(.keyMiss)
+            default:
+                guard let flag = letters.first(where: { $0.0 == character })?.1 else { return nil }
+                flags.insert(flag)
+            }
+        }
+        return flags
+    }
+
+    /// As Redis 7.0 prints it: `A` when every class of `A` is on (and then, as Redis does, no
+    /// `n`), else the class letters; then `K`, `E` and `m`.
+    public var description: String {
+        var text = ""
+        if isSuperset(of: .all) {
+            text = "A"
+        } else {
+            for (letter, flag) in Self.letters where contains(flag) { text.append(letter) }
+        }
+        if contains(.keyspace) { text += "K" }
+        if contains(.keyevent) { text += "E" }
+        if contains(.keyMiss) { text += "m" }
+        return text
     }
 }
 
@@ -258,6 +325,12 @@ extension Configuration {
                   get: { String($0.protoMaxBulkLength) }, set: { $0.protoMaxBulkLength = Int($1)! }),
         Directive(name: "client-query-buffer-limit", kind: .memory((1024 * 1024)...Int(Int64.max)), mutable: true,
                   get: { String($0.clientQueryBufferLimit) }, set: { $0.clientQueryBufferLimit = Int($1)! }),
+        Directive(name: "notify-keyspace-events",
+                  kind: .validated({
+                      KeyspaceEventFlags.parse($0) == nil ? "Invalid event class character. Use 'Ag$lshzxeKEtmdn'." : nil
+                  }), mutable: true,
+                  get: { $0.notifyKeyspaceEvents.description },
+                  set: { $0.notifyKeyspaceEvents = KeyspaceEventFlags.parse($1) ?? [] }),
         Directive(name: "client-output-buffer-limit",
                   kind: .validated({ text in
                       if case .failure(let error) = OutputBufferLimits().applying(text) { return error.reason }

@@ -82,7 +82,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             authenticated: !server.requiresPassword,
             now: now)
         let channel = context.channel
-        session.close = { channel.close(promise: nil) }
+        // Always on a later tick of the channel's loop: a caller may hold locks (a publisher
+        // closing a subscriber past its limit, perhaps inside a shard lock for a keyspace
+        // notification) that the connection's teardown takes.
+        session.close = { channel.eventLoop.execute { channel.close(promise: nil) } }
         let pushTarget = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let mailbox = PushMailbox.of(context.eventLoop)
         let write: @Sendable () -> Void = {

@@ -53,6 +53,8 @@ public final class Keyspace: @unchecked Sendable {
     let journalCounters = JournalCounters()
     /// Clients blocked on keys (BLPOP…), woken by writes to them.
     public let blocked = BlockedKeys()
+    /// Keyspace notifications' source (see ``KeyEvent``).
+    public let keyEvents = KeyEventHook()
 
     /// - Parameters:
     ///   - databases: number of databases (SELECT 0 … databases-1).

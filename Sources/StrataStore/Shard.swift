@@ -200,6 +200,11 @@ public final class Shard: @unchecked Sendable {
         touchWatchers(database: database, key: key)
         reportMemory()
         journalWrite(entry, replacing: nil)
+        if keyspace.keyEvents.isEnabled {
+            report(.created, database: database, key: key)
+            report(.written, database: database, key: key)
+            if expireAt != 0 { report(.expireSet, database: database, key: key) }
+        }
         return entry
     }
 
@@ -216,6 +221,11 @@ public final class Shard: @unchecked Sendable {
         touchWatchers(database: database, key: key)
         reportMemory()
         journalWrite(entry, replacing: nil)
+        if keyspace.keyEvents.isEnabled {
+            report(.created, database: database, key: key)
+            report(.written, database: database, key: key)
+            if expireAt != 0 { report(.expireSet, database: database, key: key) }
+        }
         return entry
     }
 
@@ -239,6 +249,8 @@ public final class Shard: @unchecked Sendable {
     public func collectionChanged(_ entry: Entry) {
         guard let collection = entry.collection else { return }
         if collection.count == 0 {
+            // The command's own event (`lpop`, `srem`…), then `del`, as Redis sends them.
+            report(.written, entry)
             remove(entry)
             return
         }
@@ -257,6 +269,7 @@ public final class Shard: @unchecked Sendable {
         // The committed row no longer holds this version: not evictable until recommitted.
         entry.header.l3Row = 0
         journalWrite(entry, replacing: nil)
+        report(.written, entry)
     }
 
     /// Replaces an existing entry's value, keeping its TTL unless `expireAt` is given.
@@ -291,12 +304,15 @@ public final class Shard: @unchecked Sendable {
         new.withKey { touchWatchers(database: database, key: $0) }
         reportMemory()
         journalWrite(new, replacing: old)
+        report(.written, new)
+        if let expireAt, expireAt != 0 { report(.expireSet, new) }
         return new
     }
 
     /// Sets or clears (0) an entry's absolute expiry.
     public func setExpire(_ entry: Entry, at expireAt: Int64) {
         setExpire(entry, at: expireAt, notify: true)
+        report(expireAt == 0 ? .persisted : .expireSet, entry)
     }
 
     func setExpire(_ entry: Entry, at expireAt: Int64, notify: Bool) {
@@ -318,12 +334,26 @@ public final class Shard: @unchecked Sendable {
         }
     }
 
-    /// Deletes an entry.
-    public func remove(_ entry: Entry) {
+    /// Deletes an entry (for keyspace notifications, as `event`: a command's deletion, an
+    /// expiry or an eviction).
+    public func remove(_ entry: Entry, as event: KeyEvent = .deleted) {
         unlink(entry)
         entry.withKey { touchWatchers(database: Int(entry.header.database), key: $0) }
         reportMemory()
         journalDelete(entry)
+        report(event, entry)
+    }
+
+    /// Tells the keyspace's notifier (see ``KeyEvent``); nothing while notifications are off.
+    @inline(__always)
+    func report(_ event: KeyEvent, _ entry: Entry) {
+        guard keyspace.keyEvents.isEnabled else { return }
+        entry.withKey { keyspace.keyEvents.report(event, database: Int(entry.header.database), key: $0) }
+    }
+
+    @inline(__always)
+    func report(_ event: KeyEvent, database: Int, key: UnsafeRawBufferPointer) {
+        keyspace.keyEvents.report(event, database: database, key: key)
     }
 
     private func unlink(_ entry: Entry) {
@@ -445,7 +475,7 @@ public final class Shard: @unchecked Sendable {
 
     func expire(_ entry: Entry) {
         statistics.expiredKeys += 1
-        remove(entry)
+        remove(entry, as: .expired)
     }
 
     /// Removes every key of one database (or all of them), marking watchers of existing keys.
@@ -568,11 +598,12 @@ public final class Shard: @unchecked Sendable {
             statistics.demotedToL3 += 1
             makeCold(victim)
             reportMemory()
+            report(.evictedToL3, victim)
             return victim
         }
         if victim.header.tier == .l1 { statistics.l1.evictions += 1 } else { statistics.l2.evictions += 1 }
         statistics.evictedKeys += 1
-        remove(victim)
+        remove(victim, as: .evicted)
         return victim
     }
 
