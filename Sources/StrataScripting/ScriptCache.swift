@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 /// The flags a script declares in its shebang line (`#!lua flags=no-writes,allow-oom`).
-public struct ScriptFlags: OptionSet, Sendable {
+public struct ScriptFlags: OptionSet, Sendable, Equatable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -27,7 +27,7 @@ public struct ScriptFlags: OptionSet, Sendable {
 }
 
 /// A script of the cache: its body and what its shebang says.
-public struct Script: Sendable {
+public struct Script: Sendable, Equatable {
     public let sha: String
     public let body: [UInt8]
     /// Whether the body starts with a `#!lua` line; such scripts follow the stricter rules of
