@@ -118,6 +118,9 @@ enum ScriptCommands {
         guard let script = script(&c, bySha: bySha) else { return }
         let server = c.server
         let writesRefused = readOnly || script.flags.contains(.noWrites)
+        if readOnly && script.hasShebang && !script.flags.contains(.noWrites) {
+            return c.error("ERR Can not execute a script with write flag using *_ro command.")
+        }
         if script.flags.contains(.noCluster) && server.router != nil {
             return c.error("ERR Can not run script on cluster, 'no-cluster' flag is set.")
         }

@@ -19,6 +19,7 @@ from diff_set import SetOps
 from diff_zset import ZSetOps
 from diff_bit import BitOps
 from diff_blocking import BlockingOps
+from diff_eval import EvalOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, EvalOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]

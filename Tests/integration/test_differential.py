@@ -218,7 +218,8 @@ class Generator(*TYPE_MIXINS):
         weights = [w for w, _ in table]
         make = rng.choices([m for _, m in table], weights=weights)[0]
         op = make(self)
-        if op.name not in NO_MUTATION and op.compound is None and rng.random() < 0.05:
+        # Not SADD spop:one m: a junk member would make the SPOP of that key a random pick.
+        if op.name not in NO_MUTATION and op.compound is None and b"spop:one" not in op.args and rng.random() < 0.05:
             op = self.mutate(op)
         return op
 
