@@ -225,3 +225,19 @@ def test_proxy_ring_scripts_keys_must_share_a_slot(cluster):  # noqa: F811
         c.eval("return redis.call('GET', 'undeclared-key')", 1, "{t}alpha")
     with pytest.raises(redis.exceptions.ResponseError, match="Can not run script on cluster, 'no-cluster' flag is set."):
         c.eval("#!lua flags=no-cluster\nreturn 1", 0)
+
+
+@strata_only
+def test_keys_only_in_l3_are_read_back_for_a_script(server_factory):
+    server = server_factory("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru", "--l3-fsync", "always")
+    r = server.redis_py()
+    value = "x" * 1000
+    pipe = r.pipeline(transaction=False)
+    for i in range(6000):
+        pipe.set(f"cold:{i}", f"{i}:{value}")
+    pipe.execute()
+    tiers = r.info("tiers")
+    assert int(tiers["l1_keys"]) + int(tiers["l2_keys"]) < 3000, f"keys did not leave memory for L3: {tiers}"
+    sha = r.script_load("return {redis.call('GET', KEYS[1]), redis.call('STRLEN', KEYS[2])}")
+    for i in range(0, 6000, 97):
+        assert r.evalsha(sha, 2, f"cold:{i}", f"cold:{i + 1}") == [f"{i}:{value}".encode(), len(f"{i + 1}:{value}")]
