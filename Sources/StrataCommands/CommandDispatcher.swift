@@ -39,7 +39,7 @@ public enum CommandDispatcher {
             reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
             return
         }
-        if server.scripts.isBusy && !spec.flags.contains(.allowBusy) && !spec.name.hasPrefix("script|kill") {
+        if server.scripts.isBusy && !spec.flags.contains(.allowBusy) {
             reject(&context, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
             return
         }

@@ -46,7 +46,63 @@ enum ScriptCommands {
             CommandSpec("script|help", arity: 2, flags: [.loading, .stale], group: scripting, since: "5.0.0",
                         summary: "Returns helpful text about the different subcommands.", handler: help),
         ], handler: nil),
+        // Functions are not implemented: no library can be loaded (FUNCTION LOAD is an unknown
+        // subcommand). What is true of an empty library set is answered as Redis answers it.
+        CommandSpec("fcall", arity: -3, flags: [.noScript, .stale, .runsScripts], numKeysAt: 2, group: scripting, since: "7.0.0",
+                    complexity: "Depends on the function that is executed.", summary: "Invokes a function.",
+                    syntax: "function numkeys [key [key ...]] [arg [arg ...]]", handler: functionNotFound),
+        CommandSpec("fcall_ro", arity: -3, flags: [.readonly, .noScript, .stale, .runsScripts], numKeysAt: 2, group: scripting,
+                    since: "7.0.0", complexity: "Depends on the function that is executed.",
+                    summary: "Invokes a read-only function.",
+                    syntax: "function numkeys [key [key ...]] [arg [arg ...]]", handler: functionNotFound),
+        CommandSpec("function", arity: -2, flags: [], group: scripting, since: "7.0.0",
+                    summary: "A container for function commands.", subcommands: [
+            CommandSpec("function|flush", arity: -2, flags: [.write, .noScript], group: scripting, since: "7.0.0",
+                        complexity: "O(N) where N is the number of functions deleted",
+                        summary: "Deletes all libraries and functions.", syntax: "[ASYNC | SYNC]", handler: functionFlush),
+            CommandSpec("function|list", arity: -2, flags: [.noScript], group: scripting, since: "7.0.0",
+                        complexity: "O(N) where N is the number of functions",
+                        summary: "Returns information about all libraries.",
+                        syntax: "[LIBRARYNAME library-name-pattern] [WITHCODE]", handler: functionList),
+            CommandSpec("function|delete", arity: 3, flags: [.write, .noScript], group: scripting, since: "7.0.0",
+                        summary: "Deletes a library and its functions.", syntax: "library-name",
+                        handler: { $0.error("ERR Library not found") }),
+            CommandSpec("function|kill", arity: 2, flags: [.noScript, .allowBusy], group: scripting, since: "7.0.0",
+                        summary: "Terminates a function during execution.",
+                        handler: { $0.error("NOTBUSY No scripts in execution right now.") }),
+        ], handler: nil),
     ]
+
+    static func functionNotFound(_ c: inout CommandContext) { c.error("ERR Function not found") }
+
+    static func functionFlush(_ c: inout CommandContext) {
+        if c.arguments.count > 3 {
+            return c.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.")
+        }
+        if c.arguments.count == 3 && !c.arguments.matches(2, "SYNC") && !c.arguments.matches(2, "ASYNC") {
+            return c.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+        }
+        c.reply.ok()
+    }
+
+    /// No library is ever loaded: an empty list once the arguments are valid.
+    static func functionList(_ c: inout CommandContext) {
+        var withCode = false, pattern = false
+        var i = 2
+        while i < c.arguments.count {
+            if c.arguments.matches(i, "WITHCODE") && !withCode {
+                withCode = true
+            } else if c.arguments.matches(i, "LIBRARYNAME") && !pattern {
+                guard i + 1 < c.arguments.count else { return c.error("ERR library name argument was not given") }
+                pattern = true
+                i += 1
+            } else {
+                return c.error("ERR Unknown argument ", quoting: c.arguments.bytes(i))
+            }
+            i += 1
+        }
+        c.reply.arrayHeader(0)
+    }
 
     /// Redis 7.0's `noscript` commands (refused by `redis.call`) and `allow_busy` commands
     /// (served while a script runs past `busy-reply-threshold`), by name; the table rows of
@@ -82,7 +138,7 @@ enum ScriptCommands {
     static func script(_ c: inout CommandContext, bySha: Bool) -> Script? {
         let cache = c.server.scripts
         if bySha {
-            guard c.arguments.length(1) == 40, let script = cache.script(sha: c.arguments.string(1).lowercased()) else {
+            guard let sha = lowercasedSha(c.arguments, 1), let script = cache.script(sha: sha) else {
                 c.error(noScript)
                 return nil
             }
@@ -92,6 +148,17 @@ enum ScriptCommands {
         let sha = SHA1.hex(body)
         if let script = cache.script(sha: sha) { return script }
         return parseAndCompile(&c, body, sha: sha)
+    }
+
+    /// Argument `index` in lower case when it has a sha1's length (40), in one allocation.
+    static func lowercasedSha(_ arguments: CommandArguments, _ index: Int) -> String? {
+        guard arguments.length(index) == 40 else { return nil }
+        return arguments.withBytes(index) { bytes in
+            String(unsafeUninitializedCapacity: 40) { out in
+                for i in 0..<40 { out[i] = CommandLookup.fold(bytes[i]) }
+                return 40
+            }
+        }
     }
 
     /// Parses the shebang and compiles the body in this thread's state; adds it to the cache.
@@ -184,7 +251,7 @@ enum ScriptCommands {
         let cache = c.server.scripts
         c.reply.arrayHeader(c.arguments.count - 2)
         for i in 2..<c.arguments.count {
-            c.reply.integer(cache.contains(sha: c.arguments.string(i).lowercased()) ? 1 : 0)
+            c.reply.integer(lowercasedSha(c.arguments, i).map { cache.contains(sha: $0) } == true ? 1 : 0)
         }
     }
 
@@ -286,8 +353,8 @@ extension CommandDispatcher {
         }
         if spec.hasKeys {
             let keyspace = context.keyspace
-            for position in spec.keyPositions(context.arguments) {
-                let refusal: String? = context.arguments.withBytes(position) { key in
+            func refusal(_ position: Int) -> String? {
+                context.arguments.withBytes(position) { key in
                     let hash = keyspace.hasher.hash(key)
                     if let held = policy.held, !held.contains(keyspace.shardIndex(for: hash)) { return nonLocalKey }
                     if policy.cluster && policy.slot != HashSlot.slot(key) { return nonLocalKey }
@@ -299,9 +366,19 @@ extension CommandDispatcher {
                     }
                     return nil
                 }
-                if let refusal {
-                    context.reply.error(refusal)
+            }
+            if spec.isSingleKey {
+                // The common case, without an array of positions.
+                if spec.firstKey < context.arguments.count, let refused = refusal(spec.firstKey) {
+                    context.reply.error(refused)
                     return false
+                }
+            } else {
+                for position in spec.keyPositions(context.arguments) {
+                    if let refused = refusal(position) {
+                        context.reply.error(refused)
+                        return false
+                    }
                 }
             }
         } else if spec.flags.contains(.wholeKeyspace) && policy.held != nil {

@@ -146,15 +146,16 @@ public final class ScriptCache: Sendable {
     @inline(__always)
     public var isBusy: Bool { busyScripts.load(ordering: .relaxed) > 0 }
 
+    /// A script starts. Only scripts that go busy are registered (under the lock), so a short
+    /// script costs no lock here.
     func started() -> RunningScript {
-        let run = RunningScript(startedAt: Self.monotonicMilliseconds())
-        state.withLockedValue { $0.running[ObjectIdentifier(run)] = run }
-        return run
+        RunningScript(startedAt: Self.monotonicMilliseconds())
     }
 
     func finished(_ run: RunningScript) {
+        guard run.busy.load(ordering: .relaxed) else { return }
         state.withLockedValue { _ = $0.running.removeValue(forKey: ObjectIdentifier(run)) }
-        if run.busy.load(ordering: .relaxed) { busyScripts.wrappingSubtract(1, ordering: .relaxed) }
+        busyScripts.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// Called by the engine's instruction hook: marks the script busy once past the threshold.
@@ -163,6 +164,7 @@ public final class ScriptCache: Sendable {
         let threshold = busyThreshold.load(ordering: .relaxed)
         guard threshold > 0, Self.monotonicMilliseconds() - run.startedAt >= Int64(threshold) else { return }
         run.busy.store(true, ordering: .relaxed)
+        state.withLockedValue { $0.running[ObjectIdentifier(run)] = run }
         busyScripts.wrappingAdd(1, ordering: .relaxed)
     }
 
@@ -170,7 +172,7 @@ public final class ScriptCache: Sendable {
 
     /// SCRIPT KILL: stops the scripts running past the threshold, unless one has written.
     public func kill() -> KillOutcome {
-        let busy = state.withLockedValue { $0.running.values.filter { $0.busy.load(ordering: .relaxed) } }
+        let busy = state.withLockedValue { Array($0.running.values) }
         guard !busy.isEmpty else { return .notBusy }
         if busy.contains(where: { $0.wrote.load(ordering: .relaxed) }) { return .unkillable }
         for run in busy { run.killRequested.store(true, ordering: .relaxed) }

@@ -107,4 +107,22 @@ struct ScriptCommandTests {
         #expect(c.raw("config", "get", "busy-reply-threshold") == "*2\r\n$20\r\nbusy-reply-threshold\r\n$3\r\n250\r\n")
         #expect(c.server.context.scripts.busyThreshold.load(ordering: .relaxed) == 250)
     }
+
+    @Test("Functions: none can be loaded; FLUSH, LIST, DELETE, KILL and FCALL answer as Redis does with none")
+    func functionsWithoutLibraries() {
+        let c = TestServer().client()
+        #expect(c.raw("function", "flush") == "+OK\r\n")
+        #expect(c.raw("function", "flush", "async") == "+OK\r\n")
+        #expect(c.raw("function", "flush", "bad") == "-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n")
+        #expect(c.raw("function", "list") == "*0\r\n")
+        #expect(c.raw("function", "list", "withcode", "libraryname", "x*") == "*0\r\n")
+        #expect(c.raw("function", "list", "libraryname") == "-ERR library name argument was not given\r\n")
+        #expect(c.raw("function", "list", "withcode", "withcode") == "-ERR Unknown argument withcode\r\n")
+        #expect(c.raw("function", "delete", "x") == "-ERR Library not found\r\n")
+        #expect(c.raw("function", "kill") == "-NOTBUSY No scripts in execution right now.\r\n")
+        #expect(c.raw("fcall", "f", "0") == "-ERR Function not found\r\n")
+        #expect(c.raw("fcall_ro", "f", "1", "k") == "-ERR Function not found\r\n")
+        #expect(c.raw("function", "load", "#!lua name=x\nredis.register_function('f', function() return 1 end)")
+            == "-ERR unknown subcommand 'load'. Try FUNCTION HELP.\r\n")
+    }
 }
