@@ -90,7 +90,7 @@ enum CommandIntrospection {
         case "sorted-set": categories.append("@sortedset")
         case "connection": categories.append("@connection")
         case "transactions": categories.append("@transaction")
-        case "scripting": categories.append("@scripting")
+        case "scripting" where spec.subcommands.isEmpty: categories.append("@scripting")
         default: break
         }
         if spec.flags.contains(.fast) { categories.append("@fast") } else { categories.append("@slow") }

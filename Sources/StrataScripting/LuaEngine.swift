@@ -29,6 +29,8 @@ public final class LuaEngine {
     let L: OpaquePointer
     private var handlerRef: Int32 = 0
     private var globalsRef: Int32 = 0
+    /// The table behind the scripts' globals, where KEYS and ARGV go.
+    private var visibleRef: Int32 = 0
     private var functionsRef: Int32 = 0
     private var cacheIdentity = 0
     private var cacheGeneration = -1
@@ -71,9 +73,10 @@ public final class LuaEngine {
         register("__strata_set_repl", me, luaSetRepl)
         let prelude = LuaPrelude.source
         let loaded = prelude.withCString { luaL_loadbuffer(L, $0, strlen($0), LuaPrelude.chunkName) }
-        guard loaded == 0, lua_pcall(L, 0, 2, 0) == 0 else {
+        guard loaded == 0, lua_pcall(L, 0, 3, 0) == 0 else {
             fatalError("Lua prelude: \(String(cString: lua_tolstring(L, -1, nil)))")
         }
+        visibleRef = luaL_ref(L, clua_registryindex())
         globalsRef = luaL_ref(L, clua_registryindex())
         handlerRef = luaL_ref(L, clua_registryindex())
         clua_newtable(L)
@@ -185,10 +188,15 @@ public final class LuaEngine {
             reply.error(error.message)
             return
         }
+        // Raw sets: the table is read-only to scripts.
+        lua_rawgeti(L, clua_registryindex(), visibleRef)
+        lua_pushstring(L, "KEYS")
         pushStrings(arguments, keys)
-        clua_setglobal(L, "KEYS")
+        lua_rawset(L, -3)
+        lua_pushstring(L, "ARGV")
         pushStrings(arguments, argv)
-        clua_setglobal(L, "ARGV")
+        lua_rawset(L, -3)
+        clua_pop(L, 1)
         scriptProtocol = .resp2
         let run = cache.started()
         running = run

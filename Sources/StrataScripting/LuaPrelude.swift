@@ -74,31 +74,18 @@ for _, name in ipairs({'print', 'dofile', 'loadfile', 'module', 'require', 'newp
   real[name] = nil
 end
 
+-- What scripts see: G (empty, read-only) looks names up in `visible`, a copy of the allowed
+-- globals with the protected libraries, whose own __index raises for a missing name. The chain
+-- is followed by the VM, so a global read costs no Lua call. KEYS and ARGV are set in `visible`.
 local G = {}
-setmetatable(G, {
-  __index = function(_, k)
-    if k == '_G' then return G end
-    local v = libs[k]
-    if v ~= nil then return v end
-    v = rawget(real, k)
-    if v ~= nil then return v end
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-  __newindex = readonly,
-  __metatable = protect({}),
-})
-
+local visible = {}
 -- Builtins that would reach past the protection.
 real.rawset = function(t, k, v)
   if t == G or real_of[t] then error('Attempt to modify a readonly table', 0) end
   return rawset(t, k, v)
 end
 real.rawget = function(t, k)
-  if t == G then
-    local v = libs[k]
-    if v ~= nil then return v end
-    return rawget(real, k)
-  end
+  if t == G then return rawget(visible, k) end
   return rawget(real_of[t] or t, k)
 end
 real.loadstring = function(...)
@@ -120,6 +107,18 @@ local function caught(ok, ...)
 end
 real.pcall = function(...) return caught(pcall(...)) end
 
+for k, v in pairs(real) do visible[k] = v end
+for k, v in pairs(libs) do visible[k] = v end
+visible._G = G
+setmetatable(visible, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+setmetatable(G, {__index = visible, __newindex = readonly, __metatable = protect({})})
+
 -- The position is that of the innermost frame that is neither C nor this prelude (Redis's
 -- handler takes the caller of a C function; here some builtins are Lua wrappers).
 local function handler(err)
@@ -139,6 +138,6 @@ local function handler(err)
   return err
 end
 
-return handler, G
+return handler, G, visible
 """#
 }
