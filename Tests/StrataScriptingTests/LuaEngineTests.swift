@@ -11,7 +11,7 @@ import Testing
 struct LuaEngineTests {
     /// Runs `source` with every `redis.call` answered by `canned` (RESP text); the reply's text.
     func run(_ source: String, keys: [String] = [], argv: [String] = [], version: RESPVersion = .resp2,
-             cache: ScriptCache = ScriptCache(), canned: String = "+OK\r\n",
+             cache: ScriptCache = ScriptCache(), canned: String = "+OK\r\n", writes: Bool = false,
              seen: ((String) -> Void)? = nil) -> String {
         var buffer = ByteBuffer()
         var spans: [ArgumentSpan] = []
@@ -28,7 +28,7 @@ struct LuaEngineTests {
                     .joined(separator: " "))
             }
             reply.buffer.writeString(canned)
-            return false
+            return writes
         }
         return String(buffer: reply.buffer)
     }
@@ -176,5 +176,31 @@ struct LuaEngineTests {
         #expect(result.withLock { $0 }?.hasPrefix("-ERR Script killed by user with SCRIPT KILL... script: ") == true)
         #expect(!cache.isBusy)
         #expect(cache.kill() == .notBusy)
+    }
+
+    @Test("A busy script that has written is unkillable and runs to its end")
+    func unkillable() async throws {
+        let cache = ScriptCache()
+        cache.busyThreshold.store(50, ordering: .relaxed)
+        let result = Mutex<String?>(nil)
+        let thread = Thread {
+            let text = LuaEngineTests().run("redis.call('set', 'k', 'v') local i = 0 while i < 100000000 do i = i + 1 end return i",
+                                            cache: cache, writes: true)
+            result.withLock { $0 = text }
+        }
+        thread.start()
+        var waited = 0
+        while !cache.isBusy && result.withLock({ $0 }) == nil && waited < 200 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        let outcome = cache.kill()
+        while result.withLock({ $0 }) == nil && waited < 1000 {
+            try await Task.sleep(for: .milliseconds(20))
+            waited += 1
+        }
+        #expect(outcome == .unkillable)
+        #expect(result.withLock { $0 } == ":100000000\r\n")
+        #expect(!cache.isBusy)
     }
 }
