@@ -184,23 +184,24 @@ struct LuaEngineTests {
         cache.busyThreshold.store(50, ordering: .relaxed)
         let result = Mutex<String?>(nil)
         let thread = Thread {
-            let text = LuaEngineTests().run("redis.call('set', 'k', 'v') local i = 0 while i < 100000000 do i = i + 1 end return i",
+            let text = LuaEngineTests().run("redis.call('set', 'k', 'v') local i = 0 while i < 300000000 do i = i + 1 end return i",
                                             cache: cache, writes: true)
             result.withLock { $0 = text }
         }
         thread.start()
         var waited = 0
-        while !cache.isBusy && result.withLock({ $0 }) == nil && waited < 200 {
+        while !cache.isBusy && result.withLock({ $0 }) == nil && waited < 1000 {
             try await Task.sleep(for: .milliseconds(10))
             waited += 1
         }
+        #expect(result.withLock { $0 } == nil, "the script ended before it was seen busy")
         let outcome = cache.kill()
-        while result.withLock({ $0 }) == nil && waited < 1000 {
+        while result.withLock({ $0 }) == nil && waited < 5000 {
             try await Task.sleep(for: .milliseconds(20))
             waited += 1
         }
         #expect(outcome == .unkillable)
-        #expect(result.withLock { $0 } == ":100000000\r\n")
+        #expect(result.withLock { $0 } == ":300000000\r\n")
         #expect(!cache.isBusy)
     }
 }
