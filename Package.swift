@@ -35,6 +35,19 @@ let package = Package(
         ),
         // The system SQLite library (libsqlite3-dev).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Debian's Lua 5.1 with lua-cjson and Lua BitOp, for EVAL (liblua5.1-0-dev, lua-cjson-dev, lua-bitop-dev).
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.1",
+                       providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]),
+        // Lua scripting: the per-thread Lua states, the sandbox, the script cache and the
+        // Lua⇄RESP conversions. Knows nothing of commands: a script's redis.call goes to a callback.
+        .target(
+            name: "StrataScripting",
+            dependencies: [
+                "CLua", "StrataRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // glibc's malloc.h: malloc_trim, to give freed memory back to the system.
         .systemLibrary(name: "CMalloc"),
         // L3: the SQLite-persisted tier and its write batcher. SQLite runs on its own threads only.
@@ -53,7 +66,7 @@ let package = Package(
         .target(
             name: "StrataCommands",
             dependencies: [
-                "StrataRESP", "StrataStore", "StrataConfig", "CMalloc",
+                "StrataRESP", "StrataStore", "StrataConfig", "CMalloc", "StrataScripting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -100,6 +113,10 @@ let package = Package(
         ),
         .testTarget(name: "StrataStoreTests", dependencies: ["StrataStore"]),
         .testTarget(name: "StrataConfigTests", dependencies: ["StrataConfig"]),
+        .testTarget(
+            name: "StrataScriptingTests",
+            dependencies: ["StrataScripting", "StrataRESP", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "StrataClusterTests",
             dependencies: ["StrataCluster", "StrataCommands", "StrataConfig", "StrataRESP",

@@ -616,6 +616,12 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return .handled
         }
         let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: role != nil)
+        if spec.name.hasPrefix("evalsha"), context.arguments.count > 1,
+           let script = context.server.scripts.script(sha: context.arguments.string(1).lowercased()) {
+            // The owner may not have the script (loaded here only): on NOSCRIPT it gets it.
+            context.deferredReply = forwardScript(context.arguments, body: script.body, to: link, database: context.database)
+            return .handled
+        }
         guard let stream = context.replyStream else {
             context.deferredReply = send(context.arguments, to: link, &context)
             return .handled
@@ -1013,6 +1019,23 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let promise = link.loop.makePromise(of: ByteBuffer.self)
         link.send(database: context.database, to: .promise(promise)) { Self.encode(arguments, into: &$0) }
         return promise.futureResult.recover { error in
+            CommandDispatcher.errorReply("CLUSTERDOWN \(error)")
+        }
+    }
+
+    /// Forwards an EVALSHA of a script this node has; when the owner answers NOSCRIPT, sends
+    /// it `SCRIPT LOAD` of the body, then the EVALSHA again (on the same link, so in order).
+    private func forwardScript(_ arguments: CommandArguments, body: [UInt8], to link: PeerLink, database: Int)
+        -> EventLoopFuture<ByteBuffer> {
+        let request = Self.encode(arguments)
+        let load = Self.encode(CommandArguments(bytes: [Array("SCRIPT".utf8), Array("LOAD".utf8), body]))
+        let bound = NIOLoopBound(link, eventLoop: link.loop)
+        let loop = link.loop
+        return link.send(request, database: database).flatMap { reply -> EventLoopFuture<ByteBuffer> in
+            guard reply.readableBytesView.starts(with: "-NOSCRIPT ".utf8) else { return loop.makeSucceededFuture(reply) }
+            let link = bound.value
+            return link.send(load, database: database).flatMap { _ in bound.value.send(request, database: database) }
+        }.recover { error in
             CommandDispatcher.errorReply("CLUSTERDOWN \(error)")
         }
     }

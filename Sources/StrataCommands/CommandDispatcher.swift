@@ -39,6 +39,10 @@ public enum CommandDispatcher {
             reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
             return
         }
+        if server.scripts.isBusy && !spec.flags.contains(.allowBusy) {
+            reject(&context, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+            return
+        }
         let client = context.client
         if !client.authenticated && !spec.flags.contains(.noAuth) && server.requiresPassword {
             reject(&context, "NOAUTH Authentication required.")
@@ -92,7 +96,7 @@ public enum CommandDispatcher {
             context.reply.simpleString("QUEUED")
             return
         }
-        if let cold = server.coldStorage, !spec.flags.isDisjoint(with: [.write, .exec]), let eventLoop = context.eventLoop {
+        if let cold = server.coldStorage, !spec.flags.isDisjoint(with: [.write, .exec, .runsScripts]), let eventLoop = context.eventLoop {
             runDurably(spec, &context, cold, eventLoop)
         } else {
             run(spec, &context)
@@ -163,7 +167,7 @@ public enum CommandDispatcher {
         }
     }
 
-    private static func subcommand(of spec: CommandSpec, _ context: inout CommandContext) -> CommandSpec? {
+    static func subcommand(of spec: CommandSpec, _ context: inout CommandContext) -> CommandSpec? {
         context.arguments.withBytes(1) { name in
             spec.subcommands.first { sub in
                 let subName = sub.name.split(separator: "|").last.map(String.init) ?? sub.name

@@ -78,7 +78,8 @@ enum CommandIntrospection {
     private static func aclCategories(_ spec: CommandSpec) -> [String] {
         var categories: [String] = []
         if spec.flags.contains(.write) { categories.append("@write") }
-        if spec.flags.contains(.readonly) { categories.append("@read") }
+        // EVAL_RO's readonly says what its script may do: Redis gives it no @read.
+        if spec.flags.contains(.readonly) && spec.group != "scripting" { categories.append("@read") }
         switch spec.group {
         case "string": categories.append("@string")
         case "bitmap": categories.append("@bitmap")
@@ -90,6 +91,7 @@ enum CommandIntrospection {
         case "connection": categories.append("@connection")
         case "transactions": categories.append("@transaction")
         case "pubsub": categories.append("@pubsub")
+        case "scripting" where spec.subcommands.isEmpty: categories.append("@scripting")
         default: break
         }
         if spec.flags.contains(.fast) { categories.append("@fast") } else { categories.append("@slow") }

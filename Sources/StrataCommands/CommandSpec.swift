@@ -39,6 +39,13 @@ public struct CommandFlags: OptionSet, Sendable {
     /// May wait for another client's write (BLPOP, BLMOVE, BZPOPMIN…): in proxy mode it is
     /// forwarded on a connection of its own, so that it holds up no other client's replies.
     public static let blocking = CommandFlags(rawValue: 1 << 16)
+    /// Refused by a script's `redis.call` (Redis's `noscript`: MULTI, EVAL, blocking pops…).
+    public static let noScript = CommandFlags(rawValue: 1 << 17)
+    /// Served while a script runs past `busy-reply-threshold` (Redis's `allow_busy`).
+    public static let allowBusy = CommandFlags(rawValue: 1 << 18)
+    /// Runs other commands (EVAL, EVALSHA): treated as a write for L3 durability, since its
+    /// writes are only known once it has run. Not shown by COMMAND INFO.
+    public static let runsScripts = CommandFlags(rawValue: 1 << 19)
     /// Publishes or subscribes (Redis's `pubsub` flag).
     public static let pubsub = CommandFlags(rawValue: 1 << 20)
 
@@ -50,12 +57,14 @@ public struct CommandFlags: OptionSet, Sendable {
         if contains(.denyOOM) { result.append("denyoom") }
         if contains(.admin) { result.append("admin") }
         if contains(.pubsub) { result.append("pubsub") }
+        if contains(.noScript) { result.append("noscript") }
         if contains(.noAuth) { result.append("no_auth") }
         if contains(.noMulti) { result.append("no_multi") }
         if contains(.loading) { result.append("loading") }
         if contains(.stale) { result.append("stale") }
         if contains(.fast) { result.append("fast") }
         if contains(.blocking) { result.append("blocking") }
+        if contains(.allowBusy) { result.append("allow_busy") }
         return result
     }
 }
@@ -111,6 +120,17 @@ public final class CommandSpec: Sendable {
         self.syntax = syntax
         self.subcommands = subcommands
         self.handler = handler
+    }
+
+    /// The same command with `extra` flags on it and on those of its subcommands whose names
+    /// are in `names` (used to mark Redis's `noscript` and `allow_busy` commands by name).
+    func adding(_ extra: CommandFlags, toNames names: Set<String>) -> CommandSpec {
+        let subs = subcommands.map { $0.adding(extra, toNames: names) }
+        let mine = names.contains(name)
+        guard mine || zip(subs, subcommands).contains(where: { $0 !== $1 }) else { return self }
+        return CommandSpec(name, arity: arity, flags: mine ? flags.union(extra) : flags, keys: (firstKey, lastKey, keyStep),
+                           numKeysAt: numKeysAt, group: group, since: since, complexity: complexity, summary: summary,
+                           syntax: syntax, subcommands: subs, handler: handler)
     }
 
     /// Whether `count` arguments (name included) satisfy the arity.

@@ -7,8 +7,10 @@ public enum CommandTable {
     private static let server = "server"
     private static let transactions = "transactions"
 
-    public static let all: [CommandSpec] = strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking + pubsub
-        + connections + servers + transactionCommands
+    public static let all: [CommandSpec] = (strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking + pubsub
+        + connections + servers + transactionCommands + ScriptCommands.table).map {
+            $0.adding(.noScript, toNames: ScriptCommands.noScriptNames).adding(.allowBusy, toNames: ScriptCommands.allowBusyNames)
+        }
 
     static let strings: [CommandSpec] = [
         CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: string, since: "1.0.0",

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import StrataConfig
+import StrataScripting
 import StrataStore
 import Synchronization
 
@@ -91,6 +92,8 @@ public final class ServerContext: Sendable {
     public let router: (any CommandRouter)?
     /// The L3 tier; nil with `persistence no`. Fixed at creation.
     public let coldStorage: (any ColdStorage)?
+    /// Lua scripts (EVAL, SCRIPT LOAD) and the scripts running now.
+    public let scripts = ScriptCache()
 
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
                 coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {
@@ -142,6 +145,7 @@ public final class ServerContext: Sendable {
     }
 
     private func applyMemorySettings(_ configuration: Configuration) {
+        scripts.busyThreshold.store(configuration.busyReplyThreshold, ordering: .relaxed)
         keyspace.configureMemory(
             maxMemory: configuration.maxMemory,
             policy: configuration.maxMemoryPolicy,

@@ -48,6 +48,9 @@ public struct Configuration: Sendable, Equatable {
     public var clusterAnnounce = ""
     /// Milliseconds without a reply after which a peer is marked down.
     public var clusterNodeTimeout = 2000
+    /// Milliseconds a script may run before other clients get `-BUSY` and SCRIPT KILL may stop
+    /// it (`busy-reply-threshold`, alias `lua-time-limit`); 0 never.
+    public var busyReplyThreshold = 5000
     /// Virtual nodes per unit of weight on the ring.
     public var clusterVirtualNodes = 1024
 
@@ -356,6 +359,10 @@ extension Configuration {
                   get: { String($0.l1Share) }, set: { $0.l1Share = Int($1)! }),
         Directive(name: "hz", kind: .integer(1...500), mutable: true,
                   get: { String($0.hz) }, set: { $0.hz = Int($1)! }),
+        Directive(name: "busy-reply-threshold", kind: .integer(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.busyReplyThreshold) }, set: { $0.busyReplyThreshold = Int($1)! }),
+        Directive(name: "lua-time-limit", kind: .integer(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.busyReplyThreshold) }, set: { $0.busyReplyThreshold = Int($1)! }),
         Directive(name: "save", kind: .string, mutable: true,
                   get: { $0.save }, set: { $0.save = $1 }),
         Directive(name: "appendonly", kind: .choice(["no"]), mutable: true,

@@ -20,6 +20,7 @@ from diff_zset import ZSetOps
 from diff_bit import BitOps
 from diff_blocking import BlockingOps
 from diff_pubsub import PubSubOps
+from diff_eval import EvalOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]
