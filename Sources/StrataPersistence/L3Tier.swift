@@ -104,10 +104,11 @@ public final class L3Tier: ColdStorage, Sendable {
         // row, or a value in memory), the shard refuses the stale value and the command simply
         // runs against the new state.
         let reads = stubs.map { stub in
-            let shard = keyspace.shard(for: stub.keyHash)
+            let hash = stub.keyHash(keyspace.hasher)
+            let shard = keyspace.shard(for: hash)
             return shard.lock.withLock {
                 ColdRead(shard: shard, database: Int(stub.header.database), key: stub.withKey { Array($0) },
-                         hash: stub.keyHash, row: stub.header.l3Row)
+                         hash: hash, row: stub.header.l3Row)
             }
         }
         return readers.runIfActive(eventLoop: eventLoop) {

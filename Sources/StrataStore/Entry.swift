@@ -9,6 +9,12 @@ public enum Tier: UInt8, Sendable {
 }
 
 /// Fixed fields of an ``Entry``; the key and value bytes follow it in the same allocation.
+///
+/// 64 bytes (``EntryHeader/size``): three links, then the expiry, one word packing the L3 row
+/// with the small fields, and six 32-bit fields (the low bits of the key's hash share one with
+/// the database). Every key pays for it, so the small fields are packed; the accessors below
+/// (``l3Row``, ``frequency``, ``tier``, ``typeBits``, ``hashBits``, ``database``) read and write
+/// them as if they were plain fields.
 public struct EntryHeader {
     /// Chain link within a hash bucket.
     var chainNext: Entry?
@@ -17,30 +23,91 @@ public struct EntryHeader {
     /// list recursively, one stack frame per entry.)
     unowned(unsafe) var lruNext: Entry?
     unowned(unsafe) var lruPrev: Entry?
-    /// Absolute expiry in Unix milliseconds; 0 when the key does not expire.
+    /// Absolute expiry in Unix milliseconds; 0 when the key does not expire. All 64 bits: Redis
+    /// accepts any expiry up to `Int64.max` ms (PEXPIREAT k 9223372036854775807).
     public internal(set) var expireAt: Int64
-    /// The L3 row holding this version of the key (0: none yet). A row is assigned when the
-    /// journal is drained; it holds the value once the batch commits (``Keyspace/isCommitted(_:)``).
-    public internal(set) var l3Row: Int64
-    var hash: UInt64
+    /// Bits 0–47: ``l3Row``; 48–55: ``frequency``; 56–57: ``tier``; 58–62: ``typeBits``; bit 63 unused.
+    @usableFromInline var rowAndFlags: UInt64
+    /// Bits 0–23: ``hashBits``; 24–31: ``database``.
+    @usableFromInline var hashAndDatabase: UInt32
     @usableFromInline var keyLength: UInt32
     @usableFromInline var valueLength: UInt32
     /// Index in the shard's list of keys with a TTL, or -1.
     var volatileIndex: Int32
     /// Last access, in seconds since the keyspace started (for OBJECT IDLETIME and LRU sampling).
     public internal(set) var lastAccess: UInt32
-    public internal(set) var tier: Tier
-    public internal(set) var database: UInt8
-    /// Accesses, saturating; for OBJECT FREQ.
-    public internal(set) var frequency: UInt8
-    /// The value's type (low 3 bits) and, for a string, its ``StringEncoding`` (the next 2 bits),
-    /// in the byte the type alone would take.
-    @usableFromInline var typeBits: UInt8
     /// Index of this entry's pending record in its shard's journal, or -1 (see Journal.swift).
     @usableFromInline var journalSlot: Int32
+
+    init(expireAt: Int64, hash: UInt64, keyLength: UInt32, valueLength: UInt32, lastAccess: UInt32,
+         database: UInt8, typeBits: UInt8) {
+        chainNext = nil
+        lruNext = nil
+        lruPrev = nil
+        self.expireAt = expireAt
+        rowAndFlags = UInt64(Tier.l2.rawValue) << 56 | UInt64(typeBits & 0x1F) << 58
+        hashAndDatabase = UInt32(truncatingIfNeeded: hash) & EntryHeader.hashMask | UInt32(database) << 24
+        self.keyLength = keyLength
+        self.valueLength = valueLength
+        volatileIndex = -1
+        self.lastAccess = lastAccess
+        journalSlot = -1
+    }
+
+    /// The header's size in bytes; a unit test pins it so that it cannot grow back unnoticed.
+    public static var size: Int { MemoryLayout<EntryHeader>.size }
+
+    /// How many low bits of the key's hash an entry keeps (``hashBits``).
+    public static let storedHashBits = 24
+    @usableFromInline static let hashMask: UInt32 = (1 << 24) - 1
+
+    /// The largest L3 row an entry can name: 2^48 - 1 (at a million writes a second, nine years).
+    public static let maxL3Row: Int64 = (1 << 48) - 1
 }
 
 extension EntryHeader {
+    /// The L3 row holding this version of the key (0: none yet), 0…``maxL3Row``. A row is
+    /// assigned when the journal is drained; it holds the value once the batch commits
+    /// (``Keyspace/isCommitted(_:)``).
+    public internal(set) var l3Row: Int64 {
+        @inline(__always) get { Int64(bitPattern: rowAndFlags & 0x0000_FFFF_FFFF_FFFF) }
+        @inline(__always) set {
+            precondition(newValue >= 0 && newValue <= EntryHeader.maxL3Row, "L3 row out of range")
+            rowAndFlags = (rowAndFlags & 0xFFFF_0000_0000_0000) | UInt64(newValue)
+        }
+    }
+
+    /// Accesses, saturating at 255; for OBJECT FREQ.
+    public internal(set) var frequency: UInt8 {
+        @inline(__always) get { UInt8(truncatingIfNeeded: rowAndFlags >> 48) }
+        @inline(__always) set { rowAndFlags = (rowAndFlags & ~(0xFF << 48)) | UInt64(newValue) << 48 }
+    }
+
+    /// The in-memory tier (2 bits).
+    public internal(set) var tier: Tier {
+        @inline(__always) get { Tier(rawValue: UInt8(truncatingIfNeeded: rowAndFlags >> 56) & 0x03).unsafelyUnwrapped }
+        @inline(__always) set { rowAndFlags = (rowAndFlags & ~(0x03 << 56)) | UInt64(newValue.rawValue) << 56 }
+    }
+
+    /// The value's type (low 3 bits) and, for a string, its ``StringEncoding`` (the next 2 bits).
+    @usableFromInline var typeBits: UInt8 {
+        @inline(__always) get { UInt8(truncatingIfNeeded: rowAndFlags >> 58) & 0x1F }
+        @inline(__always) set { rowAndFlags = (rowAndFlags & ~(0x1F << 58)) | UInt64(newValue & 0x1F) << 58 }
+    }
+
+    /// The low ``storedHashBits`` bits of the key's hash: the bucket index of a table of up to
+    /// 2^24 buckets, and a cheap first check before comparing keys. The full hash is the
+    /// keyspace's ``KeyHasher`` applied to the key (``Entry/keyHash(_:)``).
+    var hashBits: UInt32 {
+        @inline(__always) get { hashAndDatabase & EntryHeader.hashMask }
+    }
+
+    /// The key's database (0…255).
+    public internal(set) var database: UInt8 {
+        @inline(__always) get { UInt8(truncatingIfNeeded: hashAndDatabase >> 24) }
+        @inline(__always) set { hashAndDatabase = (hashAndDatabase & EntryHeader.hashMask) | UInt32(newValue) << 24 }
+    }
+
     /// The value's type. For a collection, the value bytes are a retained reference to its
     /// ``CollectionValue`` (see ``Entry/collection``); a cold stub keeps the type, not the value.
     public internal(set) var kind: ValueKind {
@@ -82,11 +149,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     ) -> Entry {
         let total = key.count + value.count
         let buffer = Entry.create(minimumCapacity: total) { _ in
-            EntryHeader(
-                chainNext: nil, lruNext: nil, lruPrev: nil, expireAt: expireAt, l3Row: 0, hash: hash,
-                keyLength: UInt32(key.count), valueLength: UInt32(value.count), volatileIndex: -1,
-                lastAccess: now, tier: .l2, database: UInt8(truncatingIfNeeded: database), frequency: 0,
-                typeBits: kind.rawValue, journalSlot: -1)
+            EntryHeader(expireAt: expireAt, hash: hash, keyLength: UInt32(key.count),
+                        valueLength: UInt32(value.count), lastAccess: now,
+                        database: UInt8(truncatingIfNeeded: database), typeBits: kind.rawValue)
         }
         let entry = unsafeDowncast(buffer, to: Entry.self)
         entry.withUnsafeMutablePointerToElements { elements in
@@ -146,7 +211,7 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     func withValue(_ value: UnsafeRawBufferPointer, lastAccess: UInt32) -> Entry {
         let old = header
         return withKey { key in
-            let entry = Entry.make(key: key, hash: old.hash, value: value, database: Int(old.database),
+            let entry = Entry.make(key: key, hash: UInt64(old.hashBits), value: value, database: Int(old.database),
                                    expireAt: old.expireAt, now: lastAccess)
             entry.header.tier = old.tier
             entry.header.frequency = old.frequency
@@ -169,8 +234,9 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     @inlinable public var keyCount: Int { Int(header.keyLength) }
 
-    /// The keyspace's hash of the key (computed once, when the entry was made).
-    public var keyHash: UInt64 { header.hash }
+    /// The key's full hash under `hasher` (the keyspace's): computed from the key, since an
+    /// entry keeps only its low bits (``EntryHeader/hashBits``).
+    public func keyHash(_ hasher: KeyHasher) -> UInt64 { withKey { hasher.hash($0) } }
     @inlinable public var valueCount: Int { Int(header.valueLength) }
 
     /// Calls `body` with the key's bytes, valid only during the call.
@@ -207,7 +273,8 @@ public final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     @inline(__always)
     func keyEquals(_ other: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
-        guard header.hash == hash, keyCount == other.count else { return false }
+        guard header.hashBits == UInt32(truncatingIfNeeded: hash) & EntryHeader.hashMask,
+              keyCount == other.count else { return false }
         return withKey { mine in
             other.count == 0 || memcmp(mine.baseAddress!, other.baseAddress!, other.count) == 0
         }

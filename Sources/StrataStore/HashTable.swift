@@ -3,9 +3,35 @@
 /// Chaining (rather than open addressing) keeps an entry in its bucket until the table is resized,
 /// which is what lets ``scan(cursor:_:)`` use Redis's reverse-binary cursor: every key present for
 /// the whole of a SCAN is returned at least once, even when the table grows or shrinks in between.
+///
+/// Entries keep only the low 24 bits of their key's hash (``EntryHeader/hashBits``): they are the
+/// bucket index while the table has at most 2^24 buckets. A larger table (over 16 million keys in
+/// one shard's database) computes an entry's bucket from its key with `hasher` instead, when the
+/// entry is placed, moved or removed; lookups always have the caller's full hash.
 struct HashTable {
     private(set) var buckets: [Entry?] = []
     private(set) var count = 0
+    /// The keyspace's hash function, for entries' full hashes in tables too large for their stored bits.
+    let hasher: KeyHasher
+    /// Masks up to this use the entries' stored bits (a parameter so that tests can lower it).
+    private let storedMask: Int
+
+    /// - Parameters:
+    ///   - hasher: the keyspace's hash function (the one callers' hashes come from).
+    ///   - storedHashBits: how many low bits of an entry's hash may serve as its bucket index;
+    ///     tests lower it to exercise large tables.
+    init(hasher: KeyHasher, storedHashBits: Int = EntryHeader.storedHashBits) {
+        precondition(storedHashBits >= 1 && storedHashBits <= EntryHeader.storedHashBits)
+        self.hasher = hasher
+        self.storedMask = (1 << storedHashBits) - 1
+    }
+
+    /// The bucket of `entry` in a table of `mask` + 1 buckets.
+    @inline(__always)
+    private func bucket(of entry: Entry, mask: Int) -> Int {
+        if mask <= storedMask { return Int(entry.header.hashBits) & mask }
+        return Int(truncatingIfNeeded: entry.keyHash(hasher)) & mask
+    }
 
     var isEmpty: Bool { count == 0 }
     /// Bytes of the bucket array.
@@ -25,7 +51,7 @@ struct HashTable {
     /// Adds an entry whose key is not in the table.
     mutating func insert(_ entry: Entry) {
         if count >= buckets.count { resize(to: max(16, buckets.count * 2)) }
-        let index = Int(truncatingIfNeeded: entry.header.hash) & (buckets.count - 1)
+        let index = bucket(of: entry, mask: buckets.count - 1)
         entry.header.chainNext = buckets[index]
         buckets[index] = entry
         count += 1
@@ -35,7 +61,7 @@ struct HashTable {
     @discardableResult
     mutating func remove(_ entry: Entry) -> Bool {
         guard !buckets.isEmpty else { return false }
-        let index = Int(truncatingIfNeeded: entry.header.hash) & (buckets.count - 1)
+        let index = bucket(of: entry, mask: buckets.count - 1)
         guard let head = buckets[index] else { return false }
         if head === entry {
             buckets[index] = entry.header.chainNext
@@ -53,7 +79,7 @@ struct HashTable {
 
     /// Puts `new` in the place of `old`, which has the same key.
     mutating func replace(_ old: Entry, with new: Entry) {
-        let index = Int(truncatingIfNeeded: old.header.hash) & (buckets.count - 1)
+        let index = bucket(of: old, mask: buckets.count - 1)
         new.header.chainNext = old.header.chainNext
         old.header.chainNext = nil
         if buckets[index] === old {
@@ -122,7 +148,7 @@ struct HashTable {
             buckets[i] = nil
             while let entry = candidate {
                 candidate = entry.header.chainNext
-                let index = Int(truncatingIfNeeded: entry.header.hash) & mask
+                let index = bucket(of: entry, mask: mask)
                 entry.header.chainNext = newBuckets[index]
                 newBuckets[index] = entry
             }

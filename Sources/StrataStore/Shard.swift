@@ -106,7 +106,7 @@ public final class Shard: @unchecked Sendable {
 
     init(index: Int, databases: Int, keyspace: Keyspace, seed: UInt64) {
         self.index = index
-        self.tables = Array(repeating: HashTable(), count: databases)
+        self.tables = Array(repeating: HashTable(hasher: KeyHasher(seed: seed)), count: databases)
         self.keyspace = keyspace
         self.generator = SplitMix64(seed: seed &+ UInt64(index))
     }
@@ -235,7 +235,7 @@ public final class Shard: @unchecked Sendable {
     public func replaceValue(_ old: Entry, with collection: CollectionValue, expireAt: Int64? = nil, now: Int64) -> Entry {
         collection.accountedCost = collection.cost
         let new = old.withKey {
-            Entry.make(key: $0, hash: old.header.hash, collection: collection, database: Int(old.header.database),
+            Entry.make(key: $0, hash: UInt64(old.header.hashBits), collection: collection, database: Int(old.header.database),
                        expireAt: old.header.expireAt, now: old.header.lastAccess)
         }
         new.header.tier = old.header.tier == .l3 ? .l2 : old.header.tier
@@ -387,7 +387,7 @@ public final class Shard: @unchecked Sendable {
     /// Replaces a committed warm entry by a cold stub (its value stays in L3 only).
     private func makeCold(_ entry: Entry) {
         let stub = entry.withKey {
-            Entry.makeStub(key: $0, hash: entry.header.hash, database: Int(entry.header.database),
+            Entry.makeStub(key: $0, hash: UInt64(entry.header.hashBits), database: Int(entry.header.database),
                            expireAt: entry.header.expireAt, row: entry.header.l3Row, now: entry.header.lastAccess,
                            kind: entry.kind)
         }
@@ -415,14 +415,14 @@ public final class Shard: @unchecked Sendable {
     }
 
     private func warm(_ stub: Entry, string value: UnsafeRawBufferPointer, collection: CollectionValue?, now: Int64) -> Bool {
-        guard !stub.isWarm, stub.withKey({ tables[Int(stub.header.database)].find($0, hash: stub.header.hash) }) === stub else {
+        guard !stub.isWarm, stub.withKey({ tables[Int(stub.header.database)].find($0, hash: keyspace.hasher.hash($0)) }) === stub else {
             return false
         }
         let entry: Entry
         if let collection {
             collection.accountedCost = collection.cost
             entry = stub.withKey {
-                Entry.make(key: $0, hash: stub.header.hash, collection: collection, database: Int(stub.header.database),
+                Entry.make(key: $0, hash: UInt64(stub.header.hashBits), collection: collection, database: Int(stub.header.database),
                            expireAt: stub.header.expireAt, now: keyspace.clockSeconds(now))
             }
             entry.header.frequency = stub.header.frequency

@@ -79,7 +79,7 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
 
     @Test mutating func aTTLChangeOfAPendingEntryIsReadAtDrain() {
         let e = set("a", "1")
-        let shard = keyspace.shard(for: e.keyHash)
+        let shard = keyspace.shard(for: e.keyHash(keyspace.hasher))
         shard.lock.withLock { shard.setExpire(e, at: 5000) }
         #expect(keyspace.journalDepth == 1)
         #expect(describe(drain()) == [["set a=1 ttl=5000"]])
@@ -128,12 +128,13 @@ final class CountingConsumer: JournalConsumer, @unchecked Sendable {
 
     @Test mutating func aVersionChangedAfterTheDrainIsNotCommitted() {
         let e = set("a", "1")
-        let shard = keyspace.shard(for: e.keyHash)
+        let hash = e.keyHash(keyspace.hasher)
+        let shard = keyspace.shard(for: hash)
         let first = drain()
         shard.lock.withLock { shard.setExpire(e, at: 9000) } // pending again
         keyspace.noteCommitted(rowsBelow: first.rowLimit)
         #expect(!keyspace.isCommitted(e))
-        let committedRow = { e.withKey { key in shard.lock.withLock { shard.committedRow(database: 0, key: key, hash: e.keyHash) } } }
+        let committedRow = { e.withKey { key in shard.lock.withLock { shard.committedRow(database: 0, key: key, hash: hash) } } }
         #expect(committedRow() == .pending)
         let second = drain()
         #expect(!keyspace.isCommitted(e) && committedRow() == .pending)

@@ -181,7 +181,7 @@ struct HashTableTests {
     @Test("growing and shrinking keeps every key findable")
     func growAndShrink() {
         let hasher = KeyHasher(seed: 1)
-        var table = HashTable()
+        var table = HashTable(hasher: hasher)
         var entries: [Entry] = []
         for i in 0..<10_000 {
             let e = entry("key\(i)", hasher: hasher)
@@ -209,7 +209,7 @@ struct HashTableTests {
     @Test("replace keeps the chain intact")
     func replaceInChain() {
         let hasher = KeyHasher(seed: 2)
-        var table = HashTable()
+        var table = HashTable(hasher: hasher)
         let entries = (0..<40).map { entry("k\($0)", hasher: hasher) }
         entries.forEach { table.insert($0) }
         for (i, old) in entries.enumerated() where i % 3 == 0 {
