@@ -39,6 +39,10 @@ public final class ClientSession: @unchecked Sendable {
     /// Set while a blocking command (BLPOP…) of this client waits for a key: when it times out
     /// (Unix ms, 0 for never) and its place among the clients blocked on the same keys.
     public var blocked: (deadline: Int64, sequence: UInt64)?
+    /// CLIENT TRACKING's options while it is on (see ``ClientTracker``); nil when off.
+    public var tracking: TrackingOptions?
+    /// CLIENT CACHING YES (OPTIN) or NO (OPTOUT) was given for the next command.
+    public var trackingCaching = false
 
     // Readable from other threads.
     /// CLIENT UNBLOCK's request to a blocked client, taken by its next run of the blocking

@@ -10,6 +10,11 @@ public enum CommandDispatcher {
     @inline(__always)
     public static func execute(_ context: inout CommandContext) {
         dispatch(&context)
+        if context.client.trackingCaching && context.client.transaction == nil,
+           context.command.map({ $0.name != "client|caching" }) ?? true {
+            // CLIENT CACHING applies to the next command only (inside MULTI, to the EXEC).
+            context.client.trackingCaching = false
+        }
         let blocked = context.keyspace.blocked
         if blocked.hasReady && !context.shardsLocked { blocked.serveReady() }
     }
@@ -153,6 +158,7 @@ public enum CommandDispatcher {
             runHandler(spec, &context)
             CommandEvents.pop(record, restoring: previous)
             notifier.publish(record, &context)
+            if context.client.tracking != nil { TrackingCommands.remember(spec, &context) }
             return
         }
         runHandler(spec, &context)
@@ -225,6 +231,7 @@ extension CommandDispatcher {
     public static func disconnect(_ context: inout CommandContext) {
         TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
         context.server.pubsub.unsubscribeAll(context.client)
+        TrackingCommands.disable(context.client, context.server)
         if context.client.blocked != nil {
             context.client.blocked = nil
             context.keyspace.blocked.unblock(clientID: context.client.id)

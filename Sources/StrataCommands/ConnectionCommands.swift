@@ -35,6 +35,7 @@ enum ConnectionCommands {
     static func reset(_ c: inout CommandContext) {
         TransactionCommands.discardTransaction(c.client, keyspace: c.keyspace)
         c.server.pubsub.unsubscribeAll(c.client)
+        TrackingCommands.disable(c.client, c.server)
         c.client.db = 0
         c.client.protocolVersion = .resp2
         c.reply.version = .resp2
@@ -178,11 +179,13 @@ enum ConnectionCommands {
         }
     }
 
-    static func describe(_ session: ClientSession, now: Int64, current: ClientSession, blocked: BlockedKeys) -> String {
+    static func describe(_ session: ClientSession, now: Int64, current: ClientSession, blocked: BlockedKeys, tracker: ClientTracker) -> String {
         let info = session.shared.withLockedValue { $0 }
         let subscriptions = session.subscriptions
         var flags = subscriptions.any ? "P" : ""
         if blocked.isBlocked(clientID: session.id) { flags += "b" }
+        let tracking = session === current ? session.tracking : tracker.options(of: session.id)
+        if tracking != nil { flags += "t" }
         if flags.isEmpty { flags = "N" }
         let age = (now - session.createdAt) / 1000
         let idle = (now - session.lastInteraction.load(ordering: .relaxed)) / 1000
@@ -194,7 +197,7 @@ enum ConnectionCommands {
             + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=\(subscriptions.count(.channel)) psub=\(subscriptions.count(.pattern)) ssub=\(subscriptions.count(.shardChannel)) multi=\(multi) "
             + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
             + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
-            + "cmd=\(info.lastCommand) user=default redir=-1 resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
+            + "cmd=\(info.lastCommand) user=default redir=\(tracking.map { $0.redirect } ?? -1) resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
     }
 
     static func clientList(_ c: inout CommandContext) {
@@ -225,13 +228,13 @@ enum ConnectionCommands {
         }
         var text = ""
         for session in c.server.clients.all where ids == nil || ids!.contains(session.id) {
-            text += describe(session, now: c.now, current: c.client, blocked: c.keyspace.blocked)
+            text += describe(session, now: c.now, current: c.client, blocked: c.keyspace.blocked, tracker: c.server.tracker)
         }
         c.reply.verbatim(text)
     }
 
     static func clientInfo(_ c: inout CommandContext) {
-        c.reply.verbatim(describe(c.client, now: c.now, current: c.client, blocked: c.keyspace.blocked))
+        c.reply.verbatim(describe(c.client, now: c.now, current: c.client, blocked: c.keyspace.blocked, tracker: c.server.tracker))
     }
 
     /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: wakes a client blocked on keys, which then answers

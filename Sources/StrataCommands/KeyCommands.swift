@@ -243,12 +243,20 @@ enum KeyCommands {
     static func flushdb(_ c: inout CommandContext) {
         guard flushOptionValid(&c) else { return }
         c.keyspace.flush(database: c.database, locked: c.shardsLocked)
+        if c.server.tracker.isActive {
+            c.server.tracker.invalidateAll(wakes: &c.subscribersToWake)
+            if !c.batchesWakeups { c.wakeSubscribers() }
+        }
         c.reply.ok()
     }
 
     static func flushall(_ c: inout CommandContext) {
         guard flushOptionValid(&c) else { return }
         c.keyspace.flush(database: nil, locked: c.shardsLocked)
+        if c.server.tracker.isActive {
+            c.server.tracker.invalidateAll(wakes: &c.subscribersToWake)
+            if !c.batchesWakeups { c.wakeSubscribers() }
+        }
         c.reply.ok()
     }
 

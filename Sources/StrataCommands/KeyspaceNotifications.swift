@@ -27,7 +27,7 @@ final class KeyspaceNotifier: KeyEventSink {
 
     func configure(_ flags: KeyspaceEventFlags) {
         self.flags.store(flags.rawValue, ordering: .relaxed)
-        server.keyspace.keyEvents.configure(sink: self, enabled: flags.publishesAny)
+        server.keyspace.keyEvents.configure(sink: self, enabled: flags.publishesAny || server.tracker.isActive)
     }
 
     var current: KeyspaceEventFlags { KeyspaceEventFlags(rawValue: flags.load(ordering: .relaxed)) }
@@ -38,7 +38,12 @@ final class KeyspaceNotifier: KeyEventSink {
             return
         }
         var wakes: [ClientSession] = []
-        publish(event, database: database, key: Array(key), command: nil, wakes: &wakes, loop: nil)
+        if Self.invalidates(event) && server.tracker.isActive {
+            server.tracker.invalidate(Array(key), writer: nil, wakes: &wakes)
+        }
+        if current.publishesAny {
+            publish(event, database: database, key: Array(key), command: nil, wakes: &wakes, loop: nil)
+        }
         for session in wakes { session.wakeForPushes() }
     }
 
@@ -46,6 +51,15 @@ final class KeyspaceNotifier: KeyEventSink {
     func publish(_ record: CommandEvents, _ context: inout CommandContext) {
         var events = record.events
         guard !events.isEmpty else { return }
+        if server.tracker.isActive {
+            for e in events where Self.invalidates(e.event) {
+                server.tracker.invalidate(e.key, writer: context.client, wakes: &context.subscribersToWake)
+            }
+        }
+        guard current.publishesAny else {
+            if !context.batchesWakeups { context.wakeSubscribers() }
+            return
+        }
         if record.name == "rename" || record.name == "renamenx" {
             // Redis adds the new key before it deletes the old one: `new` comes first.
             events = events.filter { $0.event == .created } + events.filter { $0.event != .created }
@@ -84,6 +98,15 @@ final class KeyspaceNotifier: KeyEventSink {
                 _ = server.pubsub.publish(.channel, channel: channel, message: key, own: &none, wakes: &wakes)
                 server.router?.relayMessage(.channel, channel: channel, message: key, from: loop)
             }
+        }
+    }
+
+    /// The changes that invalidate a tracked key: not a TTL change, and not a value moved to
+    /// L3 (the key keeps its value).
+    static func invalidates(_ event: KeyEvent) -> Bool {
+        switch event {
+        case .written, .deleted, .expired, .evicted: true
+        case .created, .expireSet, .persisted, .evictedToL3: false
         }
     }
 

@@ -325,6 +325,9 @@ public final class PushOutbox: @unchecked Sendable {
 
     /// The protocol messages are encoded in: RESP3 push frames or RESP2 arrays.
     func setProtocol(resp3: Bool) { withState { $0.resp3 = resp3 } }
+
+    /// Whether the connection speaks RESP3 (readable from any thread; client tracking asks).
+    var isResp3: Bool { withState { $0.resp3 } }
 }
 
 /// Published messages as RESP2 arrays: `message`/`smessage` (3 elements) and `pmessage` (4).

@@ -232,7 +232,7 @@ enum ServerCommands {
                 ("maxclients", String(configuration.maxClients)),
                 ("client_recent_max_input_buffer", String(memory.largestQueryBuffer)),
                 ("client_recent_max_output_buffer", String(memory.largestOutput)), ("blocked_clients", String(c.keyspace.blocked.count)),
-                ("tracking_clients", "0"), ("clients_in_timeout_table", "0"),
+                ("tracking_clients", String(server.tracker.totalClients)), ("clients_in_timeout_table", "0"),
             ])
         case "memory":
             // used_memory counts the clients' buffers (as measured by the last cron tick), as
@@ -276,6 +276,9 @@ enum ServerCommands {
                 ("pubsub_channels", String(server.pubsub.count(.channel))),
                 ("pubsub_patterns", String(server.pubsub.count(.pattern))),
                 ("pubsubshard_channels", String(server.pubsub.count(.shardChannel))),
+                ("tracking_total_keys", String(server.tracker.totalKeys)),
+                ("tracking_total_items", String(server.tracker.totalItems)),
+                ("tracking_total_prefixes", String(server.tracker.totalPrefixes)),
                 ("total_error_replies", String(s.errorReplies.load(ordering: .relaxed))),
                 ("evicted_clients", String(s.evictedClients.load(ordering: .relaxed))),
                 ("client_output_buffer_limit_disconnections", String(s.outputBufferLimitDisconnections.load(ordering: .relaxed)

@@ -75,8 +75,10 @@ public struct ServerHooks: Sendable {
 public final class ServerContext: Sendable {
     public let keyspace: Keyspace
     public let statistics = ServerStatistics()
-    public let clients = ClientRegistry()
+    public let clients: ClientRegistry
     public let pubsub = PubSubHub()
+    /// Client-side caching (CLIENT TRACKING).
+    public let tracker: ClientTracker
     /// Set once in init (it refers back to the server).
     private nonisolated(unsafe) var notifier: KeyspaceNotifier!
     public let commands: CommandLookup
@@ -98,6 +100,9 @@ public final class ServerContext: Sendable {
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
                 coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {
         self.router = router
+        let registry = ClientRegistry()
+        self.clients = registry
+        self.tracker = ClientTracker(registry: registry)
         self.coldStorage = coldStorage
         self.keyspace = keyspace ?? Keyspace(databases: configuration.databases, now: now)
         self.configurationBox = NIOLockedValueBox(configuration)
@@ -114,7 +119,11 @@ public final class ServerContext: Sendable {
         notifier.configure(configuration.notifyKeyspaceEvents)
     }
 
-    /// The keyspace notifier, when `notify-keyspace-events` publishes anything.
+    /// A client turned tracking on or off: the shards report key changes while notifications
+    /// publish anything or a client tracks.
+    func keyEventsChanged() { notifier.configure(notifier.current) }
+
+    /// The keyspace notifier (which also feeds client tracking), when the shards report events.
     var keyspaceNotifier: KeyspaceNotifier? { keyspace.keyEvents.isEnabled ? notifier : nil }
 
     public var configuration: Configuration { configurationBox.withLockedValue { $0 } }
@@ -146,6 +155,7 @@ public final class ServerContext: Sendable {
 
     private func applyMemorySettings(_ configuration: Configuration) {
         scripts.busyThreshold.store(configuration.busyReplyThreshold, ordering: .relaxed)
+        tracker.configure(maxKeys: configuration.trackingTableMaxKeys)
         keyspace.configureMemory(
             maxMemory: configuration.maxMemory,
             policy: configuration.maxMemoryPolicy,

@@ -51,6 +51,9 @@ public struct Configuration: Sendable, Equatable {
     /// Milliseconds a script may run before other clients get `-BUSY` and SCRIPT KILL may stop
     /// it (`busy-reply-threshold`, alias `lua-time-limit`); 0 never.
     public var busyReplyThreshold = 5000
+    /// Most keys the client-tracking table remembers (`tracking-table-max-keys`); past it, keys
+    /// are invalidated to make room. 0: no limit.
+    public var trackingTableMaxKeys = 1_000_000
     /// Virtual nodes per unit of weight on the ring.
     public var clusterVirtualNodes = 1024
 
@@ -361,6 +364,8 @@ extension Configuration {
                   get: { String($0.hz) }, set: { $0.hz = Int($1)! }),
         Directive(name: "busy-reply-threshold", kind: .integer(0...Int(Int64.max)), mutable: true,
                   get: { String($0.busyReplyThreshold) }, set: { $0.busyReplyThreshold = Int($1)! }),
+        Directive(name: "tracking-table-max-keys", kind: .integer(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.trackingTableMaxKeys) }, set: { $0.trackingTableMaxKeys = Int($1)! }),
         Directive(name: "lua-time-limit", kind: .integer(0...Int(Int64.max)), mutable: true,
                   get: { String($0.busyReplyThreshold) }, set: { $0.busyReplyThreshold = Int($1)! }),
         Directive(name: "save", kind: .string, mutable: true,
