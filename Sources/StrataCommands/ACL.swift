@@ -172,11 +172,11 @@ public struct ACLUser: Sendable, Equatable {
         case "off": enabled = false; return
         case "nopass": noPass = true; passwords = []; return
         case "resetpass": noPass = false; passwords = []; return
-        case "allkeys", "~*": allKeys = true; appendKey(ACLKeyPattern(pattern: [UInt8(ascii: "*")], read: true, write: true)); return
+        case "allkeys", "~*": allKeys = true; keys = [ACLKeyPattern(pattern: [UInt8(ascii: "*")], read: true, write: true)]; return
         case "resetkeys": allKeys = false; keys = []; return
         case "allchannels", "&*":
             allChannels = true
-            if !channels.contains([UInt8(ascii: "*")]) { channels.append([UInt8(ascii: "*")]) }
+            channels = [[UInt8(ascii: "*")]]
             return
         case "resetchannels": allChannels = false; channels = []; return
         case "allcommands", "+@all": setAll(true); return
@@ -405,7 +405,8 @@ public struct ACLUser: Sendable, Equatable {
     public var description: String {
         var parts = ["user", name] + flagNames + passwords.map { "#" + $0 }
         if !keys.isEmpty { parts.append(keysDescription) }
-        parts.append(channels.isEmpty ? "resetchannels" : channelsDescription)
+        // As Redis: `&*`, or `resetchannels` and the patterns.
+        parts.append(allChannels ? "&*" : (["resetchannels"] + channels.map { "&" + String(decoding: $0, as: UTF8.self) }).joined(separator: " "))
         parts.append(commandsDescription)
         return parts.joined(separator: " ")
     }

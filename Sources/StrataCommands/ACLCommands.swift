@@ -117,9 +117,9 @@ enum ACLCommands {
         log(denial, spec, user, &context, context: .multi)
         let reason: String
         switch denial {
-        case .command: reason = "no permission to execute the '\(spec.name)' command"
+        case .command: reason = "no permission to execute the command or subcommand"
         case .key: reason = "no permission to touch the specified keys"
-        case .channel: reason = "no permission for the specified channels"
+        case .channel: reason = "no permission to access one of the channels used as arguments"
         }
         return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: \(reason)"
     }
