@@ -58,7 +58,8 @@ enum ACLCommands {
     /// Whether `user` may run `spec` with `arguments`: the command, then each key with the
     /// access the command needs, then the channels of PUBLISH and SUBSCRIBE.
     static func check(_ user: ACLUser, _ spec: CommandSpec, _ arguments: CommandArguments) -> ACLDenial? {
-        guard user.mayRun(spec) else { return .command }
+        // As Redis: AUTH and HELLO (no_auth) are never refused, so a user can always switch.
+        guard user.mayRun(spec) || spec.flags.contains(.noAuth) else { return .command }
         if !user.allKeys && spec.hasKeys {
             let access = keyAccess(spec)
             for position in spec.keyPositions(arguments) where !arguments.withBytes(position, { user.mayAccess(key: $0, access) }) {
@@ -155,7 +156,8 @@ enum ACLCommands {
                 return true
             }
         }
-        addLog(.auth, object: "auth", username: userName, &c, context: .toplevel)
+        // As Redis: the object is the command's name as the client spelled it (AUTH, hello).
+        addLog(.auth, object: c.arguments.string(0), username: userName, &c, context: .toplevel)
         return false
     }
 

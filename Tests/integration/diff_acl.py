@@ -10,7 +10,7 @@ single commands in its hash table's order, so those are compared as a set.
 """
 
 from diff_op import Op
-from resp_client import Array, Bulk
+from resp_client import Array, Bulk, Map
 
 USERS = [b"d1", b"d2", b"d3"]
 SHA_X = b"2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"  # sha256("x")
@@ -45,6 +45,9 @@ def _normalize(reply):
         words = reply.value.split(b" ")
         index = next((i for i, w in enumerate(words) if w[:1] in (b"+", b"-")), len(words))
         return (tuple(words[:index]), _rules_key(b" ".join(words[index:])))
+    if isinstance(reply, Map):
+        return ("map", [(k, _rules_key(v.value) if k == Bulk(b"commands") and isinstance(v, Bulk) else _normalize(v))
+                        for k, v in reply.pairs])
     if isinstance(reply, Array):
         items = list(reply.items)
         out = []
