@@ -301,6 +301,8 @@ extension Handoff {
         let session = ClientSession(id: ClusterRouter.internalSessionID, address: "cluster-internal", localAddress: "",
                                     authenticated: true, now: WallClock.milliseconds())
         session.db = database
+        // It runs as the peer user, whatever the default user may do (docs/cluster.md).
+        session.authenticate(as: server.acl.peerUser)
         return CommandDispatcher.submit(CommandArguments(bytes: words), as: session, server: server, on: loop)
     }
 

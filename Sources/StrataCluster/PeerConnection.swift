@@ -370,11 +370,11 @@ final class PeerLink {
                     var setup = ByteBuffer()
                     if resp3 {
                         var words = ["HELLO", "3"]
-                        if !password.isEmpty { words += ["AUTH", "default", password] }
+                        if !password.isEmpty { words += ["AUTH", ACLRegistry.peerUserName, password] }
                         Self.encode(words, into: &setup)
                         handler.expect(.discard, sent: now)
                     } else if !password.isEmpty {
-                        Self.encode(["AUTH", password], into: &setup)
+                        Self.encode(["AUTH", ACLRegistry.peerUserName, password], into: &setup)
                         handler.expect(.discard, sent: now)
                     }
                     Self.encode(["CLIENT", "SETNAME", name], into: &setup)

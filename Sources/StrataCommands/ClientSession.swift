@@ -43,6 +43,8 @@ public final class ClientSession: @unchecked Sendable {
     public var tracking: TrackingOptions?
     /// CLIENT CACHING YES (OPTIN) or NO (OPTOUT) was given for the next command.
     public var trackingCaching = false
+    /// The rules of its ACL user as last read (see ``ACLRegistry``).
+    public var aclCache: ACLClientCache?
 
     // Readable from other threads.
     /// CLIENT UNBLOCK's request to a blocked client, taken by its next run of the blocking
@@ -58,6 +60,11 @@ public final class ClientSession: @unchecked Sendable {
     public let outputBytes = Synchronization.Atomic<Int>(0)
     /// When `outputBytes` went over the soft `client-output-buffer-limit` (0: it is not over).
     public let softLimitSince = Synchronization.Atomic<Int64>(0)
+    /// The ACL user it is authenticated as; nil for `default`. Written on its event loop (AUTH,
+    /// HELLO AUTH, RESET), read from other threads (CLIENT LIST, ACL DELUSER).
+    public let userHandle = NIOLockedValueBox<ACLUserHandle?>(nil)
+    /// Its ACL user's name (CLIENT LIST's `user=`, ACL WHOAMI).
+    public var userName: String { userHandle.withLockedValue { $0?.name ?? "default" } }
     /// Name and library info: rarely written, read by CLIENT LIST.
     public let shared = NIOLockedValueBox(SharedInfo())
     /// Closes the connection from any thread (CLIENT KILL); set by the server layer.

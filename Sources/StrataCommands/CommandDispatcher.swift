@@ -53,6 +53,11 @@ public enum CommandDispatcher {
             reject(&context, "NOAUTH Authentication required.")
             return
         }
+        if let refusal = ACLCommands.refusal(spec, &context) {
+            // Before routing: a forwarded command is checked against this client's user.
+            reject(&context, refusal)
+            return
+        }
         if client.protocolVersion == .resp2 && client.subscriptions.any && !PubSubCommands.allowedWhileSubscribed(spec) {
             reject(&context, "ERR Can't execute '\(spec.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return

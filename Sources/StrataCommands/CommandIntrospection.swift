@@ -75,7 +75,7 @@ enum CommandIntrospection {
         return spec.subcommands.first { $0.name == "\(first)|\(parts[1])" }
     }
 
-    private static func aclCategories(_ spec: CommandSpec) -> [String] {
+    static func aclCategories(_ spec: CommandSpec) -> [String] {
         var categories: [String] = []
         if spec.flags.contains(.write) { categories.append("@write") }
         // EVAL_RO's readonly says what its script may do: Redis gives it no @read.
@@ -96,9 +96,16 @@ enum CommandIntrospection {
         }
         if spec.flags.contains(.fast) { categories.append("@fast") } else { categories.append("@slow") }
         if spec.flags.contains(.blocking) { categories.append("@blocking") }
-        if spec.flags.contains(.admin) { categories += ["@admin", "@dangerous"] }
+        if spec.flags.contains(.admin) || spec.name == "lastsave" { categories += ["@admin", "@dangerous"] }
+        else if dangerous.contains(spec.name) { categories.append("@dangerous") }
+        if wholeKeyspace.contains(spec.name) { categories.insert("@keyspace", at: 0) }
         return categories
     }
+
+    /// Redis's @dangerous commands that are not admin commands.
+    private static let dangerous: Set<String> = ["flushall", "flushdb", "info", "keys", "restore", "sort", "sort_ro", "migrate", "swapdb"]
+    /// Server commands Redis counts in @keyspace.
+    private static let wholeKeyspace: Set<String> = ["dbsize", "flushall", "flushdb"]
 
     static func writeInfo(_ spec: CommandSpec, _ reply: inout RESPReplyWriter) {
         reply.arrayHeader(10)

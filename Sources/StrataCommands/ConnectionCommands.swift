@@ -39,6 +39,7 @@ enum ConnectionCommands {
         c.client.db = 0
         c.client.protocolVersion = .resp2
         c.reply.version = .resp2
+        c.client.authenticate(as: nil)
         c.client.authenticated = !c.server.requiresPassword
         c.client.shared.withLockedValue { $0.name = "" }
         c.reply.simpleString("RESET")
@@ -55,23 +56,15 @@ enum ConnectionCommands {
         c.reply.ok()
     }
 
-    /// Checks a password for the `default` user (the only user Strata has).
-    static func checkPassword(_ c: CommandContext, user: [UInt8]?, password: [UInt8]) -> Bool {
-        if let user, user != Array("default".utf8) { return false }
-        let required = c.server.configuration.requirePass
-        return required.isEmpty || Array(required.utf8) == password
-    }
-
     static func auth(_ c: inout CommandContext) {
         if c.arguments.count > 3 { c.syntaxError(); return }
-        if c.arguments.count == 2 && !c.server.requiresPassword {
+        if c.arguments.count == 2 && c.server.acl.defaultUser.user.noPass {
             c.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
             return
         }
         let user = c.arguments.count == 3 ? c.arguments.bytes(1) : nil
         let password = c.arguments.bytes(c.arguments.count - 1)
-        if checkPassword(c, user: user, password: password) {
-            c.client.authenticated = true
+        if ACLCommands.authenticate(&c, user: user, password: password) {
             c.reply.ok()
         } else {
             c.error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -116,11 +109,10 @@ enum ConnectionCommands {
             j += 1
         }
         if let (user, password) = credentials {
-            guard checkPassword(c, user: user, password: password) else {
+            guard ACLCommands.authenticate(&c, user: user, password: password) else {
                 c.error("WRONGPASS invalid username-password pair or user is disabled.")
                 return
             }
-            c.client.authenticated = true
         }
         if !c.client.authenticated && c.server.requiresPassword {
             c.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
@@ -197,7 +189,7 @@ enum ConnectionCommands {
             + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=\(subscriptions.count(.channel)) psub=\(subscriptions.count(.pattern)) ssub=\(subscriptions.count(.shardChannel)) multi=\(multi) "
             + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
             + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
-            + "cmd=\(info.lastCommand) user=default redir=\(tracking.map { $0.redirect } ?? -1) resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
+            + "cmd=\(info.lastCommand) user=\(session.userName) redir=\(tracking.map { $0.redirect } ?? -1) resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
     }
 
     static func clientList(_ c: inout CommandContext) {

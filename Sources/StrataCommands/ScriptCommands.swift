@@ -342,6 +342,10 @@ extension CommandDispatcher {
             context.reply.error("ERR This Redis command is not allowed from script")
             return false
         }
+        if let refusal = ACLCommands.scriptRefusal(spec, &context) {
+            context.reply.error(refusal)
+            return false
+        }
         let writes = spec.flags.contains(.write)
         if writes && policy.writesRefused {
             context.reply.error("ERR Write commands are not allowed from read-only scripts.")

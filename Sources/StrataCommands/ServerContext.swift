@@ -86,8 +86,8 @@ public final class ServerContext: Sendable {
     public let runID: String
     /// Protected by its own lock; read when a command needs a setting, written by CONFIG SET.
     private let configurationBox: NIOLockedValueBox<Configuration>
-    /// Whether `requirepass` is set; read on every command, so kept apart from the locked box.
-    private let passwordRequired: Synchronization.Atomic<Bool>
+    /// The ACL users (`requirepass` is the `default` user's password).
+    public let acl: ACLRegistry
     private let hooksBox: NIOLockedValueBox<ServerHooks>
     public let listeningPort: Synchronization.Atomic<Int>
     /// Where commands run in a multi-node setup; nil for a standalone node. Fixed at creation.
@@ -106,7 +106,7 @@ public final class ServerContext: Sendable {
         self.coldStorage = coldStorage
         self.keyspace = keyspace ?? Keyspace(databases: configuration.databases, now: now)
         self.configurationBox = NIOLockedValueBox(configuration)
-        self.passwordRequired = Synchronization.Atomic(!configuration.requirePass.isEmpty)
+        self.acl = ACLRegistry(requirePass: configuration.requirePass)
         self.commands = CommandLookup(CommandTable.all)
         self.startTime = now
         var generator = SystemRandomNumberGenerator()
@@ -133,19 +133,21 @@ public final class ServerContext: Sendable {
         set { hooksBox.withLockedValue { $0 = newValue } }
     }
 
+    /// Whether new connections must authenticate: the `default` user has a password or is off.
     @inline(__always)
-    public var requiresPassword: Bool { passwordRequired.load(ordering: .relaxed) }
+    public var requiresPassword: Bool { acl.requiresAuthentication }
 
     /// Replaces the configuration (CONFIG SET) and applies what changes at run time.
     /// - Parameter evict: shrink memory at once (false when the caller holds shard locks).
     public func updateConfiguration(evict: Bool = true, _ change: (inout Configuration) throws -> Void) rethrows {
-        let updated = try configurationBox.withLockedValue { configuration -> Configuration in
+        let (previous, updated) = try configurationBox.withLockedValue { configuration -> (Configuration, Configuration) in
             var copy = configuration
             try change(&copy)
-            configuration = copy
-            return copy
+            defer { configuration = copy }
+            return (configuration, copy)
         }
-        passwordRequired.store(!updated.requirePass.isEmpty, ordering: .relaxed)
+        // As Redis: setting `requirepass` replaces the default user's passwords.
+        if updated.requirePass != previous.requirePass { acl.setDefaultPassword(updated.requirePass) }
         applyMemorySettings(updated)
         pubsub.configure(hardLimit: updated.clientOutputBufferLimit.pubsub.hard)
         notifier.configure(updated.notifyKeyspaceEvents)

@@ -77,6 +77,10 @@ enum TransactionCommands {
         c.reply.arrayHeader(queue.count)
         for command in queue {
             c.arguments = command.arguments
+            if let refusal = ACLCommands.execRefusal(command.spec, &c) {
+                c.reply.error(refusal)
+                continue
+            }
             CommandDispatcher.run(command.spec, &c)
         }
         c.shardsLocked = false

@@ -77,6 +77,9 @@ struct StrataServerCommand: AsyncParsableCommand {
             }
         }
         let context = ServerContext(configuration: configuration, keyspace: keyspace, router: router, coldStorage: l3)
+        if !configuration.aclFile.isEmpty, case .failure(let error) = context.loadACLFile(configuration.aclFile) {
+            fail("Aborting startup because of ACL errors: \(error.message)")
+        }
         if let l3 {
             context.hooks.configurationChanged = { l3.batcher.update($0.batcherSettings) }
             l3.start { rows, milliseconds in

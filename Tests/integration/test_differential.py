@@ -37,6 +37,7 @@ import pytest
 
 from diff_op import Op
 from diff_types import TYPE_MIXINS, TYPE_COMMANDS
+from diff_acl import acl_compare
 from diff_pubsub import run_session
 from resp_client import (
     OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection, Set,
@@ -697,6 +698,8 @@ class Comparer:
     def compare(self, kind, a, b):
         if isinstance(a, Error) or isinstance(b, Error) or kind == "exact":
             return None if a == b else "replies differ"
+        if kind == "acl":
+            return acl_compare(a, b)
         if kind == "pairs":
             # A map (HGETALL…) in either protocol: the same pairs in any order.
             pa, pb = pairs_of(a), pairs_of(b)
