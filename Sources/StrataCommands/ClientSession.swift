@@ -43,6 +43,8 @@ public final class ClientSession: @unchecked Sendable {
     public var tracking: TrackingOptions?
     /// CLIENT CACHING YES (OPTIN) or NO (OPTOUT) was given for the next command.
     public var trackingCaching = false
+    /// CLIENT REPLY: whether the connection writes the replies of its commands.
+    public var replyMode = ReplyMode.on
 
     // Readable from other threads.
     /// CLIENT UNBLOCK's request to a blocked client, taken by its next run of the blocking
@@ -58,6 +60,11 @@ public final class ClientSession: @unchecked Sendable {
     public let outputBytes = Synchronization.Atomic<Int>(0)
     /// When `outputBytes` went over the soft `client-output-buffer-limit` (0: it is not over).
     public let softLimitSince = Synchronization.Atomic<Int64>(0)
+    /// CLIENT NO-EVICT ON: never disconnected by `maxmemory-clients`.
+    public let noEvict = Synchronization.Atomic<Bool>(false)
+    /// The last command looked up (CLIENT LIST's `cmd`), as the address of its row in the
+    /// command table (0: none, or an unknown command). Rows live as long as the server.
+    private let lastCommandRow = Synchronization.Atomic<UInt>(0)
     /// Name and library info: rarely written, read by CLIENT LIST.
     public let shared = NIOLockedValueBox(SharedInfo())
     /// Closes the connection from any thread (CLIENT KILL); set by the server layer.
@@ -74,7 +81,25 @@ public final class ClientSession: @unchecked Sendable {
         public var name = ""
         public var libraryName = ""
         public var libraryVersion = ""
-        public var lastCommand = "NULL"
+        /// The user the connection is authenticated as (CLIENT LIST's `user`, CLIENT KILL USER).
+        public var userName = "default"
+    }
+
+    /// The user the connection is authenticated as.
+    public var userName: String { shared.withLockedValue { $0.userName } }
+
+    /// The last command looked up for this connection, or nil (none yet, or unknown).
+    /// Written on the connection's loop, read by CLIENT LIST anywhere.
+    public var lastCommand: CommandSpec? {
+        get {
+            let bits = lastCommandRow.load(ordering: .relaxed)
+            guard bits != 0, let pointer = UnsafeRawPointer(bitPattern: bits) else { return nil }
+            return Unmanaged<CommandSpec>.fromOpaque(pointer).takeUnretainedValue()
+        }
+        set {
+            let bits = newValue.map { UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque()) } ?? 0
+            lastCommandRow.store(bits, ordering: .relaxed)
+        }
     }
 
     public init(id: Int, address: String, localAddress: String, authenticated: Bool, now: Int64) {
@@ -105,6 +130,15 @@ public final class ClientSession: @unchecked Sendable {
         get { database.load(ordering: .relaxed) }
         set { database.store(newValue, ordering: .relaxed) }
     }
+}
+
+/// CLIENT REPLY's modes.
+public enum ReplyMode: Sendable {
+    case on
+    /// No replies until CLIENT REPLY ON.
+    case off
+    /// No reply for the next command.
+    case skipNext
 }
 
 /// What another node of the cluster uses a connection for.
