@@ -6,6 +6,8 @@ public struct Configuration: Sendable, Equatable {
     public var bind = ["127.0.0.1"]
     public var dir = "./data"
     public var requirePass = ""
+    /// `protected-mode`: with no password, refuse clients that are not on the loopback interface.
+    public var protectedMode = true
     public var databases = 16
     public var maxClients = 10000
     /// Close a client idle this many seconds; 0 never.
@@ -319,6 +321,8 @@ extension Configuration {
                   get: { $0.dir }, set: { $0.dir = $1 }),
         Directive(name: "requirepass", kind: .string, mutable: true,
                   get: { $0.requirePass }, set: { $0.requirePass = $1 }),
+        Directive(name: "protected-mode", kind: .boolean, mutable: true,
+                  get: { $0.protectedMode ? "yes" : "no" }, set: { $0.protectedMode = $1 == "yes" }),
         Directive(name: "databases", kind: .integer(1...256), mutable: false,
                   get: { String($0.databases) }, set: { $0.databases = Int($1)! }),
         Directive(name: "maxclients", kind: .integer(1...1_000_000), mutable: true,

@@ -104,6 +104,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             machine.close()
             return
         }
+        if ProtectedMode.refuses(server.configuration, remoteIP: context.channel.remoteAddress?.ipAddress) {
+            var buffer = context.channel.allocator.buffer(capacity: ProtectedMode.denial.utf8.count)
+            buffer.writeString(ProtectedMode.denial)
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            machine.close()
+            return
+        }
         machine.activated()
         server.clients.add(session)
         self.session = session
