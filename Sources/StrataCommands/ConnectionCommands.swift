@@ -385,9 +385,10 @@ enum ConnectionCommands {
     // MARK: - CLIENT PAUSE, UNPAUSE, REPLY, NO-EVICT
 
     static func clientPause(_ c: inout CommandContext) {
-        guard c.arguments.count <= 4 else { return c.syntaxError() }
-        guard let timeout = c.arguments.integer(2) else { return c.error("ERR timeout is not an integer or out of range") }
-        guard timeout >= 0 else { return c.error("ERR timeout is negative") }
+        guard c.arguments.count <= 4 else {
+            return c.error("ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.")
+        }
+        // The mode is checked first, as Redis does.
         var mode = ClientPause.Mode.all
         if c.arguments.count == 4 {
             if c.arguments.matches(3, "WRITE") {
@@ -398,6 +399,8 @@ enum ConnectionCommands {
                 return c.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
             }
         }
+        guard let timeout = c.arguments.integer(2) else { return c.error("ERR timeout is not an integer or out of range") }
+        guard timeout >= 0 else { return c.error("ERR timeout is negative") }
         let (end, overflow) = c.now.addingReportingOverflow(Int64(clamping: timeout))
         c.server.pause.pause(mode, until: overflow ? Int64.max : end)
         c.reply.ok()

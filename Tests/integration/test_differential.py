@@ -697,6 +697,10 @@ class Comparer:
     def compare(self, kind, a, b):
         if isinstance(a, Error) or isinstance(b, Error) or kind == "exact":
             return None if a == b else "replies differ"
+        for mixin in TYPE_MIXINS:
+            # A kind of a mixin's own (diff_types.py): its compare_<kind> method.
+            if hasattr(mixin, f"compare_{kind}"):
+                return getattr(mixin, f"compare_{kind}")(self, a, b)
         if kind == "pairs":
             # A map (HGETALL…) in either protocol: the same pairs in any order.
             pa, pb = pairs_of(a), pairs_of(b)
