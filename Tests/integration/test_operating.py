@@ -451,6 +451,12 @@ def test_monitor_on_a_proxy_ring_shows_commands_on_the_node_they_were_sent_to(tm
         direct.set("owner-end", "1")
         owner_lines = monitors[owner].until(lambda l: '"owner-end"' in l, 10)
         assert not any(remote in l for l in owner_lines), owner_lines
+        # CLIENT REPLY OFF leaves out the replies of forwarded commands too.
+        data = (resp("CLIENT", "REPLY", "OFF") + resp("SET", remote, "silent") + resp("GET", remote)
+                + resp("MGET", local, remote) + resp("CLIENT", "REPLY", "SKIP") + resp("GET", remote)
+                + resp("CLIENT", "REPLY", "ON") + resp("GET", remote))
+        got = raw_exchange(entry.port, data, b"$6\r\nsilent\r\n")
+        assert got == b"+OK\r\n$6\r\nsilent\r\n"
     finally:
         for monitor in monitors.values():
             monitor.close()
