@@ -132,7 +132,8 @@ let package = Package(
         .testTarget(
             name: "StrataCommandsTests",
             dependencies: ["StrataCommands", "StrataRESP", "StrataStore", "StrataConfig",
-                           .product(name: "NIOCore", package: "swift-nio")]
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "StrataServerTests",

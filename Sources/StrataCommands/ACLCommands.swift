@@ -139,8 +139,7 @@ enum ACLCommands {
 
     static func addLog(_ reason: ACLLog.Reason, object: String, username: String, _ c: inout CommandContext,
                        context: ACLLog.Context) {
-        let info = ConnectionCommands.describe(c.client, now: c.now, current: c.client, blocked: c.keyspace.blocked,
-                                               tracker: c.server.tracker)
+        let info = ConnectionCommands.describe(c.client, now: c.now, current: c.client, server: c.server)
         c.server.acl.log.add(ACLLog.Entry(count: 1, reason: reason, context: context, object: object, username: username,
                                           time: c.now, clientInfo: String(info.dropLast())))
     }

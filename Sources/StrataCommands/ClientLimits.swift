@@ -57,7 +57,9 @@ extension ServerContext {
         defer { keyspace.setClientMemory(total) }
         let cap = configuration.maxMemoryClients.limit(maxMemory: configuration.maxMemory)
         guard cap > 0, total > cap else { return closed }
-        for session in sessions.sorted(by: { $0.totalMemory > $1.totalMemory }) where total > cap {
+        // CLIENT NO-EVICT ON exempts a client (its memory still counts).
+        let evictable = sessions.filter { !$0.noEvict.load(ordering: .relaxed) }
+        for session in evictable.sorted(by: { $0.totalMemory > $1.totalMemory }) where total > cap {
             total -= session.totalMemory
             statistics.evictedClients.add(1, ordering: .relaxed)
             closed.append((session.id, session.address, "maxmemory-clients"))

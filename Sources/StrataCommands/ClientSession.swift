@@ -45,6 +45,8 @@ public final class ClientSession: @unchecked Sendable {
     public var trackingCaching = false
     /// The rules of its ACL user as last read (see ``ACLRegistry``).
     public var aclCache: ACLClientCache?
+    /// CLIENT REPLY: whether the connection writes the replies of its commands.
+    public var replyMode = ReplyMode.on
 
     // Readable from other threads.
     /// CLIENT UNBLOCK's request to a blocked client, taken by its next run of the blocking
@@ -65,6 +67,11 @@ public final class ClientSession: @unchecked Sendable {
     public let userHandle = NIOLockedValueBox<ACLUserHandle?>(nil)
     /// Its ACL user's name (CLIENT LIST's `user=`, ACL WHOAMI).
     public var userName: String { userHandle.withLockedValue { $0?.name ?? "default" } }
+    /// CLIENT NO-EVICT ON: never disconnected by `maxmemory-clients`.
+    public let noEvict = Synchronization.Atomic<Bool>(false)
+    /// The last command looked up (CLIENT LIST's `cmd`), as the address of its row in the
+    /// command table (0: none, or an unknown command). Rows live as long as the server.
+    private let lastCommandRow = Synchronization.Atomic<UInt>(0)
     /// Name and library info: rarely written, read by CLIENT LIST.
     public let shared = NIOLockedValueBox(SharedInfo())
     /// Closes the connection from any thread (CLIENT KILL); set by the server layer.
@@ -81,7 +88,20 @@ public final class ClientSession: @unchecked Sendable {
         public var name = ""
         public var libraryName = ""
         public var libraryVersion = ""
-        public var lastCommand = "NULL"
+    }
+
+    /// The last command looked up for this connection, or nil (none yet, or unknown).
+    /// Written on the connection's loop, read by CLIENT LIST anywhere.
+    public var lastCommand: CommandSpec? {
+        get {
+            let bits = lastCommandRow.load(ordering: .relaxed)
+            guard bits != 0, let pointer = UnsafeRawPointer(bitPattern: bits) else { return nil }
+            return Unmanaged<CommandSpec>.fromOpaque(pointer).takeUnretainedValue()
+        }
+        set {
+            let bits = newValue.map { UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque()) } ?? 0
+            lastCommandRow.store(bits, ordering: .relaxed)
+        }
     }
 
     public init(id: Int, address: String, localAddress: String, authenticated: Bool, now: Int64) {
@@ -112,6 +132,15 @@ public final class ClientSession: @unchecked Sendable {
         get { database.load(ordering: .relaxed) }
         set { database.store(newValue, ordering: .relaxed) }
     }
+}
+
+/// CLIENT REPLY's modes.
+public enum ReplyMode: Sendable {
+    case on
+    /// No replies until CLIENT REPLY ON.
+    case off
+    /// No reply for the next command.
+    case skipNext
 }
 
 /// What another node of the cluster uses a connection for.

@@ -49,6 +49,9 @@ public struct CommandContext {
     /// keys (see ``CommandFlags/wholeKeyspace``).
     public var localOnly = false
 
+    /// Who sent the command, for MONITOR (see ``MonitorOrigin``).
+    public var monitorOrigin = MonitorOrigin.client
+
     /// Subscribers that have messages waiting since they last wrote (see ``PubSubHub``): woken
     /// by ``wakeSubscribers()``, once for every message published in a batch of commands.
     public var subscribersToWake: [ClientSession] = []

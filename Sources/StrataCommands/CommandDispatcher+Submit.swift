@@ -24,6 +24,7 @@ extension CommandDispatcher {
                                      now: WallClock.milliseconds())
         context.eventLoop = loop
         context.localOnly = localOnly
+        context.monitorOrigin = .hidden
         execute(&context)
         if let suspension = context.suspension, suspension.rerun {
             // Nothing ran: the command's values are being read from L3 (or its keys are fenced).

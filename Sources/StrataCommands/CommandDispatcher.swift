@@ -22,12 +22,15 @@ public enum CommandDispatcher {
     private static func dispatch(_ context: inout CommandContext) {
         let server = context.server
         guard context.arguments.count > 0 else { return }
+        let fromClient = context.monitorOrigin == .client
         guard var spec = context.arguments.withBytes(0, { server.commands.find($0) }) else {
+            if fromClient { context.client.lastCommand = nil }
             unknownCommand(&context)
             return
         }
         if !spec.subcommands.isEmpty && context.arguments.count >= 2 {
             guard let sub = subcommand(of: spec, &context) else {
+                if fromClient { context.client.lastCommand = nil }
                 if spec.acceptsArgumentCount(context.arguments.count) {
                     let parent = spec.name.uppercased()
                     reject(&context, bytes: Array("ERR unknown subcommand '".utf8) + CommandContext.cString(context.arguments.bytes(1).prefix(128))
@@ -40,6 +43,7 @@ public enum CommandDispatcher {
             spec = sub
         }
         context.command = spec
+        if fromClient { context.client.lastCommand = spec }
         guard spec.acceptsArgumentCount(context.arguments.count) else {
             reject(&context, "ERR wrong number of arguments for '\(spec.name)' command")
             return
@@ -72,7 +76,14 @@ public enum CommandDispatcher {
                 return
             }
         }
+        if server.pause.isActive, let wait = server.pause.hold(spec, context) {
+            context.suspension = (wait, true)
+            return
+        }
         if let router = server.router, router.route(spec, &context) == .handled {
+            // Forwarded (or fanned out, or refused by the router): shown on this node, the one
+            // the client sent it to; the owner does not show what its peer links run.
+            if server.monitors.isActive && !server.clusterRedirects { feedMonitors(spec, &context) }
             return
         }
         if server.keyspace.hasColdEntries, let cold = server.coldStorage, !spec.flags.contains(.keysOnly),
@@ -153,9 +164,19 @@ public enum CommandDispatcher {
         return stubs
     }
 
-    /// Calls a command that passed every check (EXEC replays its queue through this).
+    /// Calls a command that passed every check (EXEC replays its queue through this), and
+    /// shows it to the clients in MONITOR mode if there are any.
     @inline(__always)
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
+        if context.server.monitors.isActive {
+            runMonitored(spec, &context)
+        } else {
+            runUnmonitored(spec, &context)
+        }
+    }
+
+    @inline(__always)
+    static func runUnmonitored(_ spec: CommandSpec, _ context: inout CommandContext) {
         if let notifier = context.server.keyspaceNotifier {
             // What the shards report meanwhile is published once the command has returned.
             let record = CommandEvents(spec: spec, arguments: context.arguments)
@@ -237,6 +258,7 @@ extension CommandDispatcher {
         TransactionCommands.discardTransaction(context.client, keyspace: context.keyspace)
         context.server.pubsub.unsubscribeAll(context.client)
         TrackingCommands.disable(context.client, context.server)
+        context.server.monitors.remove(context.client)
         if context.client.blocked != nil {
             context.client.blocked = nil
             context.keyspace.blocked.unblock(clientID: context.client.id)

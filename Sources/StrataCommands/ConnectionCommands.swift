@@ -42,6 +42,8 @@ enum ConnectionCommands {
         c.client.authenticate(as: nil)
         c.client.authenticated = !c.server.requiresPassword
         c.client.shared.withLockedValue { $0.name = "" }
+        c.server.monitors.remove(c.client)
+        c.client.replyMode = .on
         c.reply.simpleString("RESET")
     }
 
@@ -171,38 +173,72 @@ enum ConnectionCommands {
         }
     }
 
-    static func describe(_ session: ClientSession, now: Int64, current: ClientSession, blocked: BlockedKeys, tracker: ClientTracker) -> String {
+    /// One CLIENT LIST line, with Redis 7.0's fields in its order. Strata has no per-client
+    /// query buffer allocation, argv copy or reply list: `qbuf-free`, `argv-mem`, `rbp`, `obl`
+    /// and `oll` are 0 and `rbs` the reply buffer kept between batches.
+    static func describe(_ session: ClientSession, now: Int64, current: ClientSession, server: ServerContext) -> String {
         let info = session.shared.withLockedValue { $0 }
         let subscriptions = session.subscriptions
-        var flags = subscriptions.any ? "P" : ""
-        if blocked.isBlocked(clientID: session.id) { flags += "b" }
-        let tracking = session === current ? session.tracking : tracker.options(of: session.id)
-        if tracking != nil { flags += "t" }
+        let isCurrent = session === current
+        let tracking = isCurrent ? session.tracking : server.tracker.options(of: session.id)
+        var flags = ""
+        if server.monitors.contains(session) { flags += "O" }
+        if subscriptions.any { flags += "P" }
+        if isCurrent && session.transaction != nil { flags += "x" }
+        if server.keyspace.blocked.isBlocked(clientID: session.id) { flags += "b" }
+        if let tracking {
+            flags += "t"
+            if tracking.broadcast { flags += "B" }
+        }
+        if isCurrent && (session.watchToken?.isDirty ?? false) { flags += "d" }
+        if session.noEvict.load(ordering: .relaxed) { flags += "e" }
         if flags.isEmpty { flags = "N" }
         let age = (now - session.createdAt) / 1000
         let idle = (now - session.lastInteraction.load(ordering: .relaxed)) / 1000
-        let multi = session === current ? (session.transaction.map { $0.count } ?? -1) : -1
-        let resp = session === current ? session.protocolVersion.rawValue : 2
+        let multi = isCurrent ? (session.transaction.map { $0.count } ?? -1) : -1
+        let multiMemory = isCurrent ? (session.transaction ?? []).reduce(0) { $0 + $1.arguments.buffer.readableBytes } : 0
+        let resp = isCurrent ? session.protocolVersion.rawValue : (session.pushes.isResp3 ? 3 : 2)
         let qbuf = session.queryBufferBytes.load(ordering: .relaxed)
         let omem = session.unsentBytes
-        return "id=\(session.id) addr=\(session.address) laddr=\(session.localAddress) fd=8 name=\(info.name) "
-            + "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=\(subscriptions.count(.channel)) psub=\(subscriptions.count(.pattern)) ssub=\(subscriptions.count(.shardChannel)) multi=\(multi) "
-            + "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
-            + "omem=\(omem) tot-mem=\(session.totalMemory) events=\(omem > 0 ? "rw" : "r") "
-            + "cmd=\(info.lastCommand) user=\(session.userName) redir=\(tracking.map { $0.redirect } ?? -1) resp=\(resp) lib-name=\(info.libraryName) lib-ver=\(info.libraryVersion)\n"
+        var line = "id=\(session.id) addr=\(session.address) laddr=\(session.localAddress) fd=8 name=\(info.name) "
+        line += "age=\(age) idle=\(max(0, idle)) flags=\(flags) db=\(session.db) sub=\(subscriptions.count(.channel)) "
+        line += "psub=\(subscriptions.count(.pattern)) ssub=\(subscriptions.count(.shardChannel)) multi=\(multi) "
+        line += "qbuf=\(qbuf) qbuf-free=0 argv-mem=0 multi-mem=\(multiMemory) rbs=\(ClientSession.replyBufferSize) rbp=0 obl=0 oll=0 "
+        line += "omem=\(omem) tot-mem=\(session.totalMemory + multiMemory) events=\(omem > 0 ? "rw" : "r") "
+        line += "cmd=\(session.lastCommand?.name ?? "NULL") user=\(session.userName) redir=\(tracking.map { $0.redirect } ?? -1) resp=\(resp)\n"
+        return line
+    }
+
+    /// CLIENT LIST's and CLIENT KILL's `TYPE` (Redis's `getClientType`): a monitor is a normal client.
+    enum ClientType: Sendable {
+        case normal, master, replica, pubsub
+
+        init?(_ name: String) {
+            switch name.lowercased() {
+            case "normal": self = .normal
+            case "master": self = .master
+            case "replica", "slave": self = .replica
+            case "pubsub": self = .pubsub
+            default: return nil
+            }
+        }
+
+        static func of(_ session: ClientSession) -> ClientType {
+            session.subscriptions.any ? .pubsub : .normal
+        }
     }
 
     static func clientList(_ c: inout CommandContext) {
         var ids: Set<Int>?
+        var type: ClientType?
         var j = 2
         while j < c.arguments.count {
             if c.arguments.matches(j, "TYPE") && j + 1 < c.arguments.count {
-                guard c.arguments.matches(j + 1, "NORMAL") || c.arguments.matches(j + 1, "MASTER")
-                        || c.arguments.matches(j + 1, "REPLICA") || c.arguments.matches(j + 1, "PUBSUB") else {
+                guard let kind = ClientType(c.arguments.string(j + 1)) else {
                     c.error("ERR Unknown client type '\(c.arguments.string(j + 1))'")
                     return
                 }
-                if !c.arguments.matches(j + 1, "NORMAL") { ids = [] }
+                type = kind
                 j += 2
             } else if c.arguments.matches(j, "ID") && j + 1 < c.arguments.count {
                 var wanted = ids ?? []
@@ -220,13 +256,14 @@ enum ConnectionCommands {
         }
         var text = ""
         for session in c.server.clients.all where ids == nil || ids!.contains(session.id) {
-            text += describe(session, now: c.now, current: c.client, blocked: c.keyspace.blocked, tracker: c.server.tracker)
+            if let type, ClientType.of(session) != type { continue }
+            text += describe(session, now: c.now, current: c.client, server: c.server)
         }
         c.reply.verbatim(text)
     }
 
     static func clientInfo(_ c: inout CommandContext) {
-        c.reply.verbatim(describe(c.client, now: c.now, current: c.client, blocked: c.keyspace.blocked, tracker: c.server.tracker))
+        c.reply.verbatim(describe(c.client, now: c.now, current: c.client, server: c.server))
     }
 
     /// CLIENT UNBLOCK id [TIMEOUT | ERROR]: wakes a client blocked on keys, which then answers
@@ -255,6 +292,56 @@ enum ConnectionCommands {
         c.reply.integer(blocked.wake(clientID: id) ? 1 : 0)
     }
 
+    /// CLIENT KILL's filters (all must match), as Redis 7.0 parses them.
+    struct KillFilter: Equatable, Sendable {
+        var id: Int?
+        var address: String?
+        var localAddress: String?
+        var type: ClientType?
+        var user: String?
+        var skipMe = true
+
+        /// Parses `arguments` (the words after KILL, two or more): the filter, or Redis's error.
+        static func parse(_ arguments: [String]) -> Result<KillFilter, CommandError> {
+            var filter = KillFilter()
+            var j = 0
+            while j < arguments.count {
+                guard j + 1 < arguments.count else { return .failure(CommandError("ERR syntax error")) }
+                let option = arguments[j].lowercased(), value = arguments[j + 1]
+                switch option {
+                case "id":
+                    guard let id = Int(value), id > 0 else { return .failure(CommandError("ERR client-id should be greater than 0")) }
+                    filter.id = id
+                case "type":
+                    guard let type = ClientType(value) else { return .failure(CommandError("ERR Unknown client type '\(value)'")) }
+                    filter.type = type
+                case "user": filter.user = value
+                case "addr": filter.address = value
+                case "laddr": filter.localAddress = value
+                case "skipme":
+                    switch value.lowercased() {
+                    case "yes": filter.skipMe = true
+                    case "no": filter.skipMe = false
+                    default: return .failure(CommandError("ERR syntax error"))
+                    }
+                default: return .failure(CommandError("ERR syntax error"))
+                }
+                j += 2
+            }
+            return .success(filter)
+        }
+
+        func matches(_ session: ClientSession, current: ClientSession) -> Bool {
+            if let id, session.id != id { return false }
+            if let address, session.address != address { return false }
+            if let localAddress, session.localAddress != localAddress { return false }
+            if let type, ClientType.of(session) != type { return false }
+            if let user, session.userName != user { return false }
+            if skipMe && session === current { return false }
+            return true
+        }
+    }
+
     static func clientKill(_ c: inout CommandContext) {
         let sessions = c.server.clients.all
         if c.arguments.count == 3 {
@@ -268,41 +355,78 @@ enum ConnectionCommands {
             c.reply.ok()
             return
         }
-        var filters: [(ClientSession) -> Bool] = []
-        var skipMe = true
-        var j = 2
-        while j < c.arguments.count {
-            guard j + 1 < c.arguments.count else { c.syntaxError(); return }
-            let value = c.arguments.string(j + 1)
-            if c.arguments.matches(j, "ID") {
-                guard let id = c.arguments.integer(j + 1), id > 0 else { c.error("ERR client-id should be greater than 0"); return }
-                filters.append { $0.id == id }
-            } else if c.arguments.matches(j, "ADDR") {
-                filters.append { $0.address == value }
-            } else if c.arguments.matches(j, "LADDR") {
-                filters.append { $0.localAddress == value }
-            } else if c.arguments.matches(j, "USER") {
-                filters.append { _ in value == "default" }
-            } else if c.arguments.matches(j, "TYPE") {
-                let normal = value.lowercased() == "normal"
-                filters.append { _ in normal }
-            } else if c.arguments.matches(j, "SKIPME") {
-                if c.arguments.matches(j + 1, "YES") { skipMe = true }
-                else if c.arguments.matches(j + 1, "NO") { skipMe = false }
-                else { c.syntaxError(); return }
-            } else {
-                c.syntaxError()
-                return
-            }
-            j += 2
+        let filter: KillFilter
+        switch KillFilter.parse((2..<c.arguments.count).map { c.arguments.string($0) }) {
+        case .success(let parsed): filter = parsed
+        case .failure(let error): return c.error(error.reply)
+        }
+        if let user = filter.user, !knownUsers(c.server).contains(user) {
+            return c.error("ERR No such user '\(user)'")
         }
         var killed = 0
-        for session in sessions where filters.allSatisfy({ $0(session) }) {
-            if skipMe && session === c.client { continue }
+        for session in sessions where filter.matches(session, current: c.client) {
             kill(session, current: c.client)
             killed += 1
         }
         c.reply.integer(killed)
+    }
+
+    /// The users CLIENT KILL USER may name (only `default` until ACL users exist).
+    static func knownUsers(_ server: ServerContext) -> Set<String> { ["default"] }
+
+    // MARK: - CLIENT PAUSE, UNPAUSE, REPLY, NO-EVICT
+
+    static func clientPause(_ c: inout CommandContext) {
+        guard c.arguments.count <= 4 else {
+            return c.error("ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.")
+        }
+        // The mode is checked first, as Redis does.
+        var mode = ClientPause.Mode.all
+        if c.arguments.count == 4 {
+            if c.arguments.matches(3, "WRITE") {
+                mode = .write
+            } else if c.arguments.matches(3, "ALL") {
+                mode = .all
+            } else {
+                return c.error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            }
+        }
+        guard let timeout = c.arguments.integer(2) else { return c.error("ERR timeout is not an integer or out of range") }
+        guard timeout >= 0 else { return c.error("ERR timeout is negative") }
+        let (end, overflow) = c.now.addingReportingOverflow(Int64(clamping: timeout))
+        c.server.pause.pause(mode, until: overflow ? Int64.max : end)
+        c.reply.ok()
+    }
+
+    static func clientUnpause(_ c: inout CommandContext) {
+        c.server.pause.unpause()
+        c.reply.ok()
+    }
+
+    /// CLIENT REPLY ON|OFF|SKIP. OFF and SKIP have no reply; the connection leaves out the
+    /// replies that follow (see ``ReplyMode``).
+    static func clientReply(_ c: inout CommandContext) {
+        if c.arguments.matches(2, "ON") {
+            c.client.replyMode = .on
+            c.reply.ok()
+        } else if c.arguments.matches(2, "OFF") {
+            c.client.replyMode = .off
+        } else if c.arguments.matches(2, "SKIP") {
+            if c.client.replyMode != .off { c.client.replyMode = .skipNext }
+        } else {
+            c.syntaxError()
+        }
+    }
+
+    static func clientNoEvict(_ c: inout CommandContext) {
+        if c.arguments.matches(2, "ON") {
+            c.client.noEvict.store(true, ordering: .relaxed)
+        } else if c.arguments.matches(2, "OFF") {
+            c.client.noEvict.store(false, ordering: .relaxed)
+        } else {
+            return c.syntaxError()
+        }
+        c.reply.ok()
     }
 
     private static func kill(_ session: ClientSession, current: ClientSession) {
@@ -316,6 +440,10 @@ enum ConnectionCommands {
 
     static func clientHelp(_ c: inout CommandContext) {
         let lines = [
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME", "    Return the name of the current connection.",
             "ID", "    Return the ID of the current connection.",
             "INFO", "    Return information about the current client connection.",
@@ -336,9 +464,17 @@ enum ConnectionCommands {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
             "SETNAME <name>", "    Assign the name <name> to the current connection.",
-            "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO", "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
         ]
         CommandHelp.reply(&c, command: "CLIENT", lines)
     }

@@ -285,10 +285,23 @@ public final class PushOutbox: @unchecked Sendable {
     /// `.overLimit`: the messages waiting would pass `limit` (0: none), so the outbox closes
     /// and the connection must be closed.
     func append(_ frame: [UInt8], limit: Int) -> Outcome {
+        append(frame, limit: limit, asPush: true)
+    }
+
+    /// Appends a complete reply as it is (a MONITOR line), in either protocol.
+    func appendReply(_ reply: [UInt8], limit: Int) -> Outcome {
+        append(reply, limit: limit, asPush: false)
+    }
+
+    private func append(_ frame: [UInt8], limit: Int, asPush: Bool) -> Outcome {
         withState { state in
             guard !state.closed else { return .queued }
-            state.buffer.writeInteger(state.resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
-            state.buffer.writeBytes(frame[1...])
+            if asPush {
+                state.buffer.writeInteger(state.resp3 ? UInt8(ascii: ">") : UInt8(ascii: "*"))
+                state.buffer.writeBytes(frame[1...])
+            } else {
+                state.buffer.writeBytes(frame)
+            }
             let bytes = state.buffer.readableBytes
             waiting.store(bytes, ordering: .relaxed)
             if limit > 0 && bytes >= limit {

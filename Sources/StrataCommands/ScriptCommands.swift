@@ -227,6 +227,7 @@ enum ScriptCommands {
             swap(&inner.reply, &reply)
             inner.shardsLocked = true
             inner.heldShards = held
+            inner.monitorOrigin = .script
             let wrote = CommandDispatcher.runFromScript(&inner, policy)
             swap(&inner.reply, &reply)
             spare = inner.reply

@@ -96,6 +96,10 @@ public final class ServerContext: Sendable {
     public let coldStorage: (any ColdStorage)?
     /// Lua scripts (EVAL, SCRIPT LOAD) and the scripts running now.
     public let scripts = ScriptCache()
+    /// The clients in MONITOR mode.
+    public let monitors = MonitorFeed()
+    /// CLIENT PAUSE.
+    public let pause = ClientPause()
 
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
                 coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {
@@ -115,6 +119,7 @@ public final class ServerContext: Sendable {
         self.listeningPort = Synchronization.Atomic(configuration.port)
         applyMemorySettings(configuration)
         pubsub.configure(hardLimit: configuration.clientOutputBufferLimit.pubsub.hard)
+        monitors.configure(normalHardLimit: configuration.clientOutputBufferLimit.normal.hard)
         notifier = KeyspaceNotifier(server: self)
         notifier.configure(configuration.notifyKeyspaceEvents)
     }
@@ -150,6 +155,7 @@ public final class ServerContext: Sendable {
         if updated.requirePass != previous.requirePass { acl.setDefaultPassword(updated.requirePass) }
         applyMemorySettings(updated)
         pubsub.configure(hardLimit: updated.clientOutputBufferLimit.pubsub.hard)
+        monitors.configure(normalHardLimit: updated.clientOutputBufferLimit.normal.hard)
         notifier.configure(updated.notifyKeyspaceEvents)
         if evict { keyspace.evictIfNeeded(now: WallClock.milliseconds()) }
         hooks.configurationChanged(updated)

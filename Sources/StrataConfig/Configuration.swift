@@ -8,6 +8,8 @@ public struct Configuration: Sendable, Equatable {
     public var requirePass = ""
     /// `aclfile`: the users' file (ACL LOAD and SAVE), loaded at startup; empty: none.
     public var aclFile = ""
+    /// `protected-mode`: with no password, refuse clients that are not on the loopback interface.
+    public var protectedMode = true
     public var databases = 16
     public var maxClients = 10000
     /// Close a client idle this many seconds; 0 never.
@@ -323,6 +325,8 @@ extension Configuration {
                   get: { $0.requirePass }, set: { $0.requirePass = $1 }),
         Directive(name: "aclfile", kind: .string, mutable: false,
                   get: { $0.aclFile }, set: { $0.aclFile = $1 }),
+        Directive(name: "protected-mode", kind: .boolean, mutable: true,
+                  get: { $0.protectedMode ? "yes" : "no" }, set: { $0.protectedMode = $1 == "yes" }),
         Directive(name: "databases", kind: .integer(1...256), mutable: false,
                   get: { String($0.databases) }, set: { $0.databases = Int($1)! }),
         Directive(name: "maxclients", kind: .integer(1...1_000_000), mutable: true,

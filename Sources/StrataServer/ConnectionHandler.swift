@@ -35,6 +35,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     private var queueHead = 0
     /// How many places in `queue` are still empty.
     private var empty = 0
+    /// Places whose reply is left out when it comes (CLIENT REPLY OFF or SKIP).
+    private var silenced = Set<Int>()
     /// Bytes of the ready replies in `queue`.
     private var queuedBytes = 0
     /// The unsent output last reported to the session (CLIENT LIST's `omem`).
@@ -98,6 +100,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
             server.statistics.rejectedConnections.add(1, ordering: .relaxed)
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeStaticString("-ERR max number of clients reached\r\n")
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            machine.close()
+            return
+        }
+        if ProtectedMode.refuses(server.configuration, remoteIP: context.channel.remoteAddress?.ipAddress) {
+            var buffer = context.channel.allocator.buffer(capacity: ProtectedMode.denial.utf8.count)
+            buffer.writeString(ProtectedMode.denial)
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
             machine.close()
             return
@@ -429,6 +438,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
         guard index >= 0, index < queue.count, case .pending = queue[queue.index(queue.startIndex, offsetBy: index)] else {
             return
         }
+        let reply = silenced.remove(place) == nil ? reply : ByteBuffer()
         queue[queue.index(queue.startIndex, offsetBy: index)] = .ready(reply)
         queuedBytes += reply.readableBytes
         empty -= 1
@@ -499,7 +509,38 @@ final class ConnectionHandler: ChannelDuplexHandler, ReplyStream {
     private func run(_ commandContext: inout CommandContext, _ session: ClientSession) {
         commandContext.now = WallClock.milliseconds()
         session.lastInteraction.store(commandContext.now, ordering: .relaxed)
+        guard session.replyMode == .on else {
+            runWithoutReply(&commandContext, session)
+            return
+        }
         CommandDispatcher.execute(&commandContext)
+    }
+
+    /// Under CLIENT REPLY OFF or SKIP: runs the command and leaves its reply out (written
+    /// directly, deferred, or to come from another node), except CLIENT REPLY ON's.
+    private func runWithoutReply(_ commandContext: inout CommandContext, _ session: ClientSession) {
+        let skipping = session.replyMode == .skipNext
+        if skipping { session.replyMode = .on }
+        let start = commandContext.reply.buffer.writerIndex
+        let places = queueHead + queue.count
+        CommandDispatcher.execute(&commandContext)
+        if commandContext.suspension?.rerun == true {
+            // Nothing ran (a cold key, a pause): it runs again later, still without its reply.
+            if skipping { session.replyMode = .skipNext }
+            return
+        }
+        guard skipping || session.replyMode == .off else { return }
+        if queueHead + queue.count != places {
+            // The buffer went to the queue, before the places reserved for this command.
+            commandContext.reply.buffer.moveWriterIndex(to: commandContext.reply.buffer.readerIndex)
+            for offset in places..<(queueHead + queue.count) { silenced.insert(offset) }
+        } else if commandContext.reply.buffer.writerIndex >= start {
+            commandContext.reply.buffer.moveWriterIndex(to: start)
+        }
+        if let deferred = commandContext.deferredReply {
+            let empty = ByteBuffer()
+            commandContext.deferredReply = deferred.map { _ in empty }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -22,6 +22,7 @@ from diff_blocking import BlockingOps
 from diff_pubsub import PubSubOps
 from diff_eval import EvalOps
 from diff_acl import ACLOps
+from diff_clients import ClientOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps, ClientOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]

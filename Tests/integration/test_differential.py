@@ -700,6 +700,10 @@ class Comparer:
             return None if a == b else "replies differ"
         if kind == "acl":
             return acl_compare(a, b)
+        for mixin in TYPE_MIXINS:
+            # A kind of a mixin's own (diff_types.py): its compare_<kind> method.
+            if hasattr(mixin, f"compare_{kind}"):
+                return getattr(mixin, f"compare_{kind}")(self, a, b)
         if kind == "pairs":
             # A map (HGETALL…) in either protocol: the same pairs in any order.
             pa, pb = pairs_of(a), pairs_of(b)
