@@ -22,6 +22,7 @@ public enum CommandDispatcher {
     private static func dispatch(_ context: inout CommandContext) {
         let server = context.server
         guard context.arguments.count > 0 else { return }
+        context.command = nil // set once known: a refusal before counts against no command
         guard var spec = context.arguments.withBytes(0, { server.commands.find($0) }) else {
             unknownCommand(&context)
             return
@@ -67,7 +68,7 @@ public enum CommandDispatcher {
                 return
             }
         }
-        if let router = server.router, router.route(spec, &context) == .handled {
+        if let router = server.router, server.recorder.route(spec, &context, router.route) == .handled {
             return
         }
         if server.keyspace.hasColdEntries, let cold = server.coldStorage, !spec.flags.contains(.keysOnly),
@@ -151,6 +152,11 @@ public enum CommandDispatcher {
     /// Calls a command that passed every check (EXEC replays its queue through this).
     @inline(__always)
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
+        context.server.recorder.record(spec, &context, runRecorded)
+    }
+
+    @inline(__always)
+    private static func runRecorded(_ spec: CommandSpec, _ context: inout CommandContext) {
         if let notifier = context.server.keyspaceNotifier {
             // What the shards report meanwhile is published once the command has returned.
             let record = CommandEvents(spec: spec, arguments: context.arguments)
@@ -189,7 +195,7 @@ public enum CommandDispatcher {
 
     private static func reject(_ context: inout CommandContext, bytes message: [UInt8]) {
         if context.client.transaction != nil { context.client.transactionFailed = true }
-        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        context.server.recorder.rejected(context.command, message: message, context.server)
         context.reply.error(bytes: message)
     }
 
