@@ -212,6 +212,7 @@ public final class CommandRecorder: Sendable {
     private let tracksLatency = Synchronization.Atomic<Bool>(true)
     private let slowlogThreshold = Synchronization.Atomic<Int>(10_000)
     private let latencyThreshold = Synchronization.Atomic<Int>(0)
+    private let slowlogTrimPending = Synchronization.Atomic<Bool>(false)
     private let percentilesBox = NIOLockedValueBox<[Double]>([50, 99, 99.9])
 
     /// SLOWLOG's entries.
@@ -230,7 +231,11 @@ public final class CommandRecorder: Sendable {
         slowlogThreshold.store(configuration.slowlogLogSlowerThan, ordering: .relaxed)
         latencyThreshold.store(configuration.latencyMonitorThreshold, ordering: .relaxed)
         percentilesBox.withLockedValue { $0 = configuration.latencyTrackingInfoPercentiles }
-        slowlog.withLockedValue { $0.maxLength = configuration.slowlogMaxLength }
+        let longer = slowlog.withLockedValue { log in
+            log.maxLength = configuration.slowlogMaxLength
+            return log.entries.count > log.maxLength
+        }
+        if longer { slowlogTrimPending.store(true, ordering: .relaxed) }
     }
 
     public var percentiles: [Double] { percentilesBox.withLockedValue { $0 } }
@@ -244,8 +249,14 @@ public final class CommandRecorder: Sendable {
     public func record(_ spec: CommandSpec, _ context: inout CommandContext,
                        _ body: (CommandSpec, inout CommandContext) -> Void) {
         let replyStart = context.reply.buffer.writerIndex
+        let wasBlocked = context.client.blocked != nil
         let start = MonotonicClock.nanoseconds()
         body(spec, &context)
+        // A command waiting for a key (BLPOP…) or for its values to come from L3 runs again
+        // later: it is counted then, as Redis counts a blocked command once it is served; one
+        // that timed out (its null reply) is not counted at all, as in Redis 7.0.
+        if context.blockedOnKeys || context.suspension?.rerun == true { return }
+        if wasBlocked && Self.isNullArray(context.reply.buffer, at: replyStart) { return }
         let elapsed = MonotonicClock.nanoseconds() &- start
         let failed = context.reply.buffer.writerIndex > replyStart
             && context.reply.buffer.getInteger(at: replyStart, as: UInt8.self) == UInt8(ascii: "-")
@@ -260,8 +271,14 @@ public final class CommandRecorder: Sendable {
         if failed { countError(context.reply.buffer, at: replyStart, context.server) }
         let micros = Int(elapsed / 1000)
         let slower = slowlogThreshold.load(ordering: .relaxed)
-        if slower >= 0 && micros >= slower && !Self.skipsSlowlog(spec) {
-            logSlow(spec, context, micros: micros)
+        if slower >= 0 && !Self.skipsSlowlog(spec) {
+            if micros >= slower {
+                logSlow(spec, context, micros: micros)
+            } else if slowlogTrimPending.load(ordering: .relaxed) {
+                // As Redis, a shorter slowlog-max-len takes effect at the next command.
+                slowlogTrimPending.store(false, ordering: .relaxed)
+                slowlog.withLockedValue { $0.push(nil) }
+            }
         }
         let threshold = latencyThreshold.load(ordering: .relaxed)
         if threshold > 0 && micros / 1000 >= threshold {
@@ -325,6 +342,12 @@ public final class CommandRecorder: Sendable {
     static func errorCode(_ message: [UInt8]) -> String {
         guard let space = message.prefix(32).firstIndex(of: UInt8(ascii: " ")), space > 0 else { return "ERR" }
         return String(decoding: message[..<space], as: UTF8.self)
+    }
+
+    private static func isNullArray(_ buffer: ByteBuffer, at index: Int) -> Bool {
+        guard let first = buffer.getInteger(at: index, as: UInt8.self) else { return false }
+        if first == UInt8(ascii: "_") { return true }
+        return first == UInt8(ascii: "*") && buffer.getInteger(at: index + 1, as: UInt8.self) == UInt8(ascii: "-")
     }
 
     /// Redis's `skip_slowlog` commands: EXEC (the commands it runs are logged each).
@@ -465,26 +488,25 @@ public struct SlowLog: Sendable {
     }
 
     public private(set) var entries = CircularBuffer<Entry>()
-    public var maxLength = 128 {
-        didSet { trim() }
-    }
+    /// As in Redis, a change applies at the next command logged or checked: until then the log
+    /// may hold more.
+    public var maxLength = 128
     private var nextID = 0
 
     public init() {}
 
-    public mutating func push(_ entry: Entry) {
-        var entry = entry
-        entry.id = nextID
-        nextID += 1
-        entries.append(entry)
-        trim()
+    /// Redis's `slowlogPushEntryIfNeeded`: adds `entry` (nil: none, only trims), then drops the
+    /// oldest beyond the length.
+    public mutating func push(_ entry: Entry?) {
+        if var entry {
+            entry.id = nextID
+            nextID += 1
+            entries.append(entry)
+        }
+        while entries.count > maxLength { entries.removeFirst() }
     }
 
     public mutating func reset() { entries.removeAll() }
-
-    private mutating func trim() {
-        while entries.count > max(0, maxLength) { entries.removeFirst() }
-    }
 
     /// At most 32 arguments; past that the last one says how many more there were. An argument
     /// over 128 bytes keeps its first 128 and says how many more bytes it had. Arguments at the

@@ -53,7 +53,7 @@ enum DiagnosticCommands {
             }
             count = n == -1 ? Int.max : n
         } else if c.arguments.count > 3 {
-            c.error("ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.")
+            c.error("ERR unknown subcommand or wrong number of arguments for '", quoting: c.arguments.bytes(1), "'. Try SLOWLOG HELP.")
             return
         }
         let entries = c.server.recorder.slowlog.withLockedValue { log in
@@ -128,6 +128,10 @@ enum DiagnosticCommands {
     /// A short report in the manner of Redis's `latency.c` (its advice is not reproduced).
     static func latencyDoctor(_ c: inout CommandContext) {
         let events = c.server.recorder.latency.withLockedValue { $0.events }.sorted { $0.key < $1.key }
+        guard c.server.configuration.latencyMonitorThreshold > 0 else {
+            c.reply.verbatim("I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n")
+            return
+        }
         guard !events.isEmpty else {
             c.reply.verbatim("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n")
             return
