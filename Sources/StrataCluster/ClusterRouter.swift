@@ -561,7 +561,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
 
     private func reject(_ context: inout CommandContext, _ message: String) {
         if context.client.transaction != nil { context.client.transactionFailed = true }
-        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        // Counted (total_error_replies, errorstats, rejected_calls) by the dispatcher's recorder.
         context.reply.error(message)
     }
 

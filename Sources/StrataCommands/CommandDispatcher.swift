@@ -23,6 +23,7 @@ public enum CommandDispatcher {
         let server = context.server
         guard context.arguments.count > 0 else { return }
         let fromClient = context.monitorOrigin == .client
+        context.command = nil // set once known: a refusal before counts against no command
         guard var spec = context.arguments.withBytes(0, { server.commands.find($0) }) else {
             if fromClient { context.client.lastCommand = nil }
             unknownCommand(&context)
@@ -80,7 +81,7 @@ public enum CommandDispatcher {
             context.suspension = (wait, true)
             return
         }
-        if let router = server.router, router.route(spec, &context) == .handled {
+        if let router = server.router, server.recorder.route(spec, &context, router.route) == .handled {
             // Forwarded (or fanned out, or refused by the router): shown on this node, the one
             // the client sent it to; the owner does not show what its peer links run.
             if server.monitors.isActive && !server.clusterRedirects { feedMonitors(spec, &context) }
@@ -168,6 +169,11 @@ public enum CommandDispatcher {
     /// shows it to the clients in MONITOR mode if there are any.
     @inline(__always)
     static func run(_ spec: CommandSpec, _ context: inout CommandContext) {
+        context.server.recorder.record(spec, &context, runRecorded)
+    }
+
+    @inline(__always)
+    private static func runRecorded(_ spec: CommandSpec, _ context: inout CommandContext) {
         if context.server.monitors.isActive {
             runMonitored(spec, &context)
         } else {
@@ -215,7 +221,7 @@ public enum CommandDispatcher {
 
     private static func reject(_ context: inout CommandContext, bytes message: [UInt8]) {
         if context.client.transaction != nil { context.client.transactionFailed = true }
-        context.server.statistics.errorReplies.add(1, ordering: .relaxed)
+        context.server.recorder.rejected(context.command, message: message, context.server)
         context.reply.error(bytes: message)
     }
 

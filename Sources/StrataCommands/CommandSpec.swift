@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a command is allowed to do and how it is treated before it runs.
 public struct CommandFlags: OptionSet, Sendable {
     public let rawValue: UInt32
@@ -100,6 +102,12 @@ public final class CommandSpec: Sendable {
     public let syntax: String
     public let handler: CommandHandler?
     public let subcommands: [CommandSpec]
+    /// A number of its own, given when the spec is made: where ``CommandRecorder`` keeps its
+    /// counters (below ``indexCount``).
+    public let statsIndex: Int
+    private static let nextIndex = Synchronization.Atomic<Int>(0)
+    /// How many specs have been made so far.
+    public static var indexCount: Int { nextIndex.load(ordering: .relaxed) }
 
     public init(
         _ name: String, arity: Int, flags: CommandFlags, keys: (Int, Int, Int) = (0, 0, 0), numKeysAt: Int = 0,
@@ -120,6 +128,7 @@ public final class CommandSpec: Sendable {
         self.syntax = syntax
         self.subcommands = subcommands
         self.handler = handler
+        self.statsIndex = CommandSpec.nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
     /// The same command with `extra` flags on it and on those of its subcommands whose names

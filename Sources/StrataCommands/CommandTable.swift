@@ -8,7 +8,7 @@ public enum CommandTable {
     private static let transactions = "transactions"
 
     public static let all: [CommandSpec] = (strings + bitmaps + keys + hashes + lists + sets + sortedSets + blocking + pubsub
-        + connections + servers + transactionCommands + ScriptCommands.table + ACLCommands.table).map {
+        + connections + servers + transactionCommands + ScriptCommands.table + ACLCommands.table + DiagnosticCommands.table).map {
             $0.adding(.noScript, toNames: ScriptCommands.noScriptNames).adding(.allowBusy, toNames: ScriptCommands.allowBusyNames)
         }
 

@@ -126,6 +126,7 @@ enum ServerCommands {
 
     static func configResetStat(_ c: inout CommandContext) {
         c.server.statistics.reset()
+        c.server.recorder.reset()
         if c.shardsLocked {
             for shard in c.keyspace.shards { shard.resetStatisticsLocked() }
         } else {
@@ -150,7 +151,11 @@ enum ServerCommands {
 
     // MARK: - INFO
 
-    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "tiers", "cluster", "keyspace"]
+    /// Every section, in Redis's order (`all` and `everything`); `default` leaves out
+    /// commandstats and latencystats, as Redis does.
+    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "tiers",
+                              "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
+    static let defaultSections = allSections.filter { $0 != "commandstats" && $0 != "latencystats" }
 
     static func info(_ c: inout CommandContext) {
         var sections: [String] = []
@@ -160,7 +165,8 @@ enum ServerCommands {
             for i in 1..<c.arguments.count {
                 let name = c.arguments.string(i).lowercased()
                 switch name {
-                case "all", "everything", "default": sections.append(contentsOf: defaultSections)
+                case "all", "everything": sections.append(contentsOf: allSections)
+                case "default": sections.append(contentsOf: defaultSections)
                 default: sections.append(name)
                 }
             }
@@ -323,6 +329,12 @@ enum ServerCommands {
             let own = c.keyspace.databaseSizes(locked: locked).reduce(0) { $0 + $1.keys }
             return lines("Cluster", [("cluster_enabled", server.clusterRedirects ? "1" : "0")] + recovery
                          + (server.router == nil ? [] : [("cluster_node_keys", String(own))]))
+        case "commandstats":
+            return lines("Commandstats", DiagnosticCommands.commandstats(server))
+        case "errorstats":
+            return lines("Errorstats", DiagnosticCommands.errorstats(server))
+        case "latencystats":
+            return lines("Latencystats", DiagnosticCommands.latencystats(server))
         case "keyspace":
             let sizes = c.keyspace.databaseSizes(locked: locked)
             var fields: [(String, String)] = []

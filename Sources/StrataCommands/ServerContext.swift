@@ -82,6 +82,8 @@ public final class ServerContext: Sendable {
     /// Set once in init (it refers back to the server).
     private nonisolated(unsafe) var notifier: KeyspaceNotifier!
     public let commands: CommandLookup
+    /// Command and error statistics, the slow log and the latency monitor.
+    public let recorder: CommandRecorder
     public let startTime: Int64
     public let runID: String
     /// Protected by its own lock; read when a command needs a setting, written by CONFIG SET.
@@ -112,6 +114,7 @@ public final class ServerContext: Sendable {
         self.configurationBox = NIOLockedValueBox(configuration)
         self.acl = ACLRegistry(requirePass: configuration.requirePass)
         self.commands = CommandLookup(CommandTable.all)
+        self.recorder = CommandRecorder(configuration: configuration)
         self.startTime = now
         var generator = SystemRandomNumberGenerator()
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement(using: &generator)!) }.joined()
@@ -162,6 +165,7 @@ public final class ServerContext: Sendable {
     }
 
     private func applyMemorySettings(_ configuration: Configuration) {
+        recorder.configure(configuration)
         scripts.busyThreshold.store(configuration.busyReplyThreshold, ordering: .relaxed)
         tracker.configure(maxKeys: configuration.trackingTableMaxKeys)
         keyspace.configureMemory(

@@ -60,6 +60,16 @@ public struct Configuration: Sendable, Equatable {
     public var trackingTableMaxKeys = 1_000_000
     /// Virtual nodes per unit of weight on the ring.
     public var clusterVirtualNodes = 1024
+    /// Commands taking at least this many microseconds go to the slow log; negative: none, 0: all.
+    public var slowlogLogSlowerThan = 10_000
+    /// Entries the slow log keeps.
+    public var slowlogMaxLength = 128
+    /// Milliseconds from which a command (or a Strata event) is a latency-monitor sample; 0: off.
+    public var latencyMonitorThreshold = 0
+    /// Whether each command's latency histogram is kept (INFO latencystats, LATENCY HISTOGRAM).
+    public var latencyTracking = true
+    /// The percentiles INFO latencystats shows.
+    public var latencyTrackingInfoPercentiles: [Double] = [50, 99, 99.9]
 
     public init() {}
 
@@ -405,6 +415,21 @@ extension Configuration {
                   get: { String($0.clusterNodeTimeout) }, set: { $0.clusterNodeTimeout = Int($1)! }),
         Directive(name: "cluster-virtual-nodes", kind: .integer(1...16384), mutable: false,
                   get: { String($0.clusterVirtualNodes) }, set: { $0.clusterVirtualNodes = Int($1)! }),
+        Directive(name: "slowlog-log-slower-than", kind: .integer(-1...Int(Int64.max)), mutable: true,
+                  get: { String($0.slowlogLogSlowerThan) }, set: { $0.slowlogLogSlowerThan = Int($1)! }),
+        Directive(name: "slowlog-max-len", kind: .integer(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.slowlogMaxLength) }, set: { $0.slowlogMaxLength = Int($1)! }),
+        Directive(name: "latency-monitor-threshold", kind: .integer(0...Int(Int64.max)), mutable: true,
+                  get: { String($0.latencyMonitorThreshold) }, set: { $0.latencyMonitorThreshold = Int($1)! }),
+        Directive(name: "latency-tracking", kind: .boolean, mutable: true,
+                  get: { $0.latencyTracking ? "yes" : "no" }, set: { $0.latencyTracking = $1 == "yes" }),
+        Directive(name: "latency-tracking-info-percentiles",
+                  kind: .validated({ text in
+                      if case .failure(let error) = Percentiles.parse(text) { return error.reason }
+                      return nil
+                  }), mutable: true,
+                  get: { Percentiles.format($0.latencyTrackingInfoPercentiles) },
+                  set: { $0.latencyTrackingInfoPercentiles = (try? Percentiles.parse($1).get()) ?? [] }),
     ]
 
     public static func directive(named name: String) -> Directive? {
@@ -426,5 +451,39 @@ public enum MemoryUnits {
         }
         guard let n = Int(lowered), n >= 0 else { return nil }
         return n
+    }
+}
+
+/// `latency-tracking-info-percentiles`: numbers from 0 to 100, separated by spaces (none is
+/// allowed), printed as Redis prints them (`%f` without its trailing zeros).
+public enum Percentiles {
+    public static func parse(_ text: String) -> Result<[Double], ConfigurationError> {
+        var values: [Double] = []
+        for word in text.split(separator: " ") {
+            guard let value = Double(word), value.isFinite else {
+                return .failure(ConfigurationError(directive: "latency-tracking-info-percentiles",
+                                                   reason: "Invalid latency-tracking-info-percentiles parameters"))
+            }
+            guard (0...100).contains(value) else {
+                return .failure(ConfigurationError(directive: "latency-tracking-info-percentiles",
+                                                   reason: "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"))
+            }
+            values.append(value)
+        }
+        return .success(values)
+    }
+
+    public static func format(_ values: [Double]) -> String {
+        values.map(format).joined(separator: " ")
+    }
+
+    /// `%f` (six decimals), then without trailing zeros and point: 50, 99.9, 33.333333.
+    public static func format(_ value: Double) -> String {
+        let micro = (value * 1_000_000).rounded()
+        let whole = Int(micro / 1_000_000)
+        var fraction = String(Int(micro) % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return fraction.isEmpty ? String(whole) : "\(whole).\(fraction)"
     }
 }

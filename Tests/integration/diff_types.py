@@ -23,6 +23,7 @@ from diff_pubsub import PubSubOps
 from diff_eval import EvalOps
 from diff_acl import ACLOps
 from diff_clients import ClientOps
+from diff_stats import StatsOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps, ClientOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps, ClientOps, StatsOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]

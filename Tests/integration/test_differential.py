@@ -39,6 +39,7 @@ from diff_op import Op
 from diff_types import TYPE_MIXINS, TYPE_COMMANDS
 from diff_acl import acl_compare
 from diff_pubsub import run_session
+from diff_stats import compare_slowlog, run_slowlog_session
 from resp_client import (
     OK, QUEUED, Array, Bulk, ConnectionClosed, Error, Integer, Map, Null, RespConnection, Set,
     Simple, Verbatim,
@@ -773,6 +774,8 @@ class Comparer:
             if pa is None or pb is None or type(a) is not type(b):
                 return None if a == b else "CONFIG GET shape differs"
             return None if sorted(pa, key=repr) == sorted(pb, key=repr) else "CONFIG GET pairs differ"
+        if kind == "slowlog":
+            return compare_slowlog(a, b)
         if kind == "command_count":
             return None if isinstance(b, Integer) and b.value > 0 else "COMMAND COUNT is not a positive integer"
         if kind == "command_info":
@@ -906,6 +909,10 @@ class Runner:
     def run_compound(self, op: Op):
         if op.compound == "pubsub":
             run_session(self)
+            return
+        if op.compound == "slowlog":
+            run_slowlog_session(self)
+            self.stats[op.name] += 1
             return
         if op.compound == "scan":
             a, b = self.scan_all(self.ref, op.args), self.scan_all(self.sut, op.args)
