@@ -96,6 +96,8 @@ public final class ServerContext: Sendable {
     public let coldStorage: (any ColdStorage)?
     /// Lua scripts (EVAL, SCRIPT LOAD) and the scripts running now.
     public let scripts = ScriptCache()
+    /// Function libraries (FUNCTION LOAD, FCALL); kept in L3 when it is on.
+    public let functions = FunctionLibraries()
 
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
                 coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {

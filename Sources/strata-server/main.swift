@@ -77,6 +77,9 @@ struct StrataServerCommand: AsyncParsableCommand {
             }
         }
         let context = ServerContext(configuration: configuration, keyspace: keyspace, router: router, coldStorage: l3)
+        for error in context.loadStoredLibraries() {
+            logger.warning("A function library kept in L3 no longer loads", metadata: ["error": .string(error)])
+        }
         if let l3 {
             context.hooks.configurationChanged = { l3.batcher.update($0.batcherSettings) }
             l3.start { rows, milliseconds in
