@@ -200,7 +200,7 @@ enum FunctionCommands {
                 c.reply.bulk("flags")
                 let names = function.flags.names
                 c.reply.setHeader(names.count)
-                for name in names { c.reply.bulk(name) }
+                for name in names { c.reply.simpleString(name) }
             }
             if withCode {
                 c.reply.bulk("library_code")
