@@ -383,6 +383,8 @@ public final class LuaEngine {
         }
         lua_getfield(L, -1, "err")
         var message = lua_type(L, -1) == LUA_TSTRING ? bytes(at: -1) : Array("ERR unknown error".utf8)
+        // Redis reads the message as a C string: it ends at a NUL.
+        if let nul = message.firstIndex(of: 0) { message.removeSubrange(nul...) }
         clua_pop(L, 1)
         lua_getfield(L, -1, "source")
         let source = lua_type(L, -1) == LUA_TSTRING ? string(at: -1) : nil

@@ -21,6 +21,7 @@ from diff_bit import BitOps
 from diff_blocking import BlockingOps
 from diff_pubsub import PubSubOps
 from diff_eval import EvalOps
+from diff_functions import FunctionOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, FunctionOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]
