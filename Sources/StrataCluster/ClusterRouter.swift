@@ -468,6 +468,9 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
                 default: break
                 }
             }
+            if Self.changesLibraries.contains(spec.name), mode == .proxy, !context.localOnly, context.client.peerRole == nil {
+                return everyNode(spec, &context)
+            }
             if spec.flags.contains(.wholeKeyspace), mode == .proxy, !context.localOnly, context.client.peerRole == nil {
                 if context.client.transaction == nil { return fanOut(spec, &context) }
                 if spec.name != "info", view.nodes.count > 1 {
@@ -616,6 +619,13 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             return .handled
         }
         let link = pool.link(toNode: owner, resp3: context.client.protocolVersion == .resp3, relay: role != nil)
+        if spec.name.hasPrefix("fcall"), context.arguments.count > 1,
+           let found = context.server.functions.function(named: context.arguments.string(1)) {
+            // The owner may lack the library (it was down when it was loaded): on "Function not
+            // found" it gets this node's copy.
+            context.deferredReply = forwardFunction(context.arguments, code: found.library.code, to: link, database: context.database)
+            return .handled
+        }
         if spec.name.hasPrefix("evalsha"), context.arguments.count > 1,
            let script = context.server.scripts.script(sha: context.arguments.string(1).lowercased()) {
             // The owner may not have the script (loaded here only): on NOSCRIPT it gets it.
@@ -1038,6 +1048,56 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         }.recover { error in
             CommandDispatcher.errorReply("CLUSTERDOWN \(error)")
         }
+    }
+
+    /// Forwards an FCALL of a function this node has; when the owner answers that it has no
+    /// such function, sends it `FUNCTION LOAD REPLACE` of the library, then the FCALL again.
+    private func forwardFunction(_ arguments: CommandArguments, code: [UInt8], to link: PeerLink, database: Int)
+        -> EventLoopFuture<ByteBuffer> {
+        let request = Self.encode(arguments)
+        let load = Self.encode(CommandArguments(bytes: [Array("FUNCTION".utf8), Array("LOAD".utf8), Array("REPLACE".utf8), code]))
+        let bound = NIOLoopBound(link, eventLoop: link.loop)
+        let loop = link.loop
+        return link.send(request, database: database).flatMap { reply -> EventLoopFuture<ByteBuffer> in
+            guard reply.readableBytesView.elementsEqual("-ERR Function not found\r\n".utf8) else { return loop.makeSucceededFuture(reply) }
+            return bound.value.send(load, database: database).flatMap { _ in bound.value.send(request, database: database) }
+        }.recover { error in
+            CommandDispatcher.errorReply("CLUSTERDOWN \(error)")
+        }
+    }
+
+    /// The FUNCTION subcommands that change the libraries.
+    static let changesLibraries: Set<String> = ["function|load", "function|delete", "function|flush", "function|restore"]
+
+    /// FUNCTION LOAD, DELETE, FLUSH and RESTORE on a proxy-mode ring: run on every node, so
+    /// that FCALL finds the function on whichever node owns its keys (in Redis Cluster the
+    /// client sends them to each node). The reply is this node's, or the first error. Refused
+    /// while a node is down (it would miss the change; an FCALL forwarded to a node that lacks
+    /// the library still gives it the library, see ``forwardFunction``).
+    private func everyNode(_ spec: CommandSpec, _ context: inout CommandContext) -> RouteDecision {
+        let (view, pool) = currentView(context.eventLoop)
+        guard let pool, view.nodes.count > 1 else { return .local }
+        let command = spec.name.split(separator: "|").joined(separator: " ").uppercased()
+        if context.client.transaction != nil {
+            reject(&context, "ERR \(command) inside MULTI is not supported on a proxy-mode ring: it would act on one node")
+            return .handled
+        }
+        if let down = view.nodes.indices.first(where: { !view.live[$0] && $0 != view.selfIndex }) {
+            reject(&context, "CLUSTERDOWN \(command) needs every node of the ring, and \(view.nodes[down].endpoint) is down")
+            return .handled
+        }
+        let loop = pool.loop
+        let version = context.client.protocolVersion
+        let arguments = context.arguments.owned()
+        var futures = [CommandDispatcher.submit(arguments, as: context.client, server: context.server, on: loop, localOnly: true)
+            .recover { CommandDispatcher.errorReply("ERR \($0)") }]
+        for index in view.nodes.indices where index != view.selfIndex {
+            futures.append(send(arguments, to: pool.link(toNode: index, resp3: version == .resp3), &context))
+        }
+        context.deferredReply = EventLoopFuture.whenAllSucceed(futures, on: loop).map { replies in
+            replies.first { $0.readableBytesView.first == UInt8(ascii: "-") } ?? replies[0]
+        }
+        return .handled
     }
 
     /// The arguments as a RESP array of bulk strings.

@@ -25,4 +25,19 @@ public protocol ColdStorage: AnyObject, Sendable {
     var lastSave: Int64 { get }
     /// Fields for INFO persistence.
     func infoFields() -> [(String, String)]
+    /// The function libraries kept (their FUNCTION LOAD payloads), read at start-up.
+    func storedLibraries() -> [[UInt8]]
+    /// Replaces the kept libraries with those `snapshot` returns when the write runs (off the
+    /// event loop), durably; completes with nil, or the error.
+    func storeLibraries(_ snapshot: @escaping @Sendable () -> [[UInt8]], on eventLoop: any EventLoop) -> EventLoopFuture<String?>
+    /// The same, on the calling thread (inside EXEC).
+    func storeLibraries(_ snapshot: @Sendable () -> [[UInt8]]) -> String?
+}
+
+extension ColdStorage {
+    public func storedLibraries() -> [[UInt8]] { [] }
+    public func storeLibraries(_ snapshot: @escaping @Sendable () -> [[UInt8]], on eventLoop: any EventLoop) -> EventLoopFuture<String?> {
+        eventLoop.makeSucceededFuture(nil)
+    }
+    public func storeLibraries(_ snapshot: @Sendable () -> [[UInt8]]) -> String? { nil }
 }

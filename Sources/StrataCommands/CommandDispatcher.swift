@@ -50,7 +50,7 @@ public enum CommandDispatcher {
             return
         }
         if server.scripts.isBusy && !spec.flags.contains(.allowBusy) {
-            reject(&context, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+            reject(&context, server.scripts.busyMessage)
             return
         }
         let client = context.client

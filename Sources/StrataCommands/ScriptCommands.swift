@@ -46,63 +46,7 @@ enum ScriptCommands {
             CommandSpec("script|help", arity: 2, flags: [.loading, .stale], group: scripting, since: "5.0.0",
                         summary: "Returns helpful text about the different subcommands.", handler: help),
         ], handler: nil),
-        // Functions are not implemented: no library can be loaded (FUNCTION LOAD is an unknown
-        // subcommand). What is true of an empty library set is answered as Redis answers it.
-        CommandSpec("fcall", arity: -3, flags: [.noScript, .stale, .runsScripts], numKeysAt: 2, group: scripting, since: "7.0.0",
-                    complexity: "Depends on the function that is executed.", summary: "Invokes a function.",
-                    syntax: "function numkeys [key [key ...]] [arg [arg ...]]", handler: functionNotFound),
-        CommandSpec("fcall_ro", arity: -3, flags: [.readonly, .noScript, .stale, .runsScripts], numKeysAt: 2, group: scripting,
-                    since: "7.0.0", complexity: "Depends on the function that is executed.",
-                    summary: "Invokes a read-only function.",
-                    syntax: "function numkeys [key [key ...]] [arg [arg ...]]", handler: functionNotFound),
-        CommandSpec("function", arity: -2, flags: [], group: scripting, since: "7.0.0",
-                    summary: "A container for function commands.", subcommands: [
-            CommandSpec("function|flush", arity: -2, flags: [.write, .noScript], group: scripting, since: "7.0.0",
-                        complexity: "O(N) where N is the number of functions deleted",
-                        summary: "Deletes all libraries and functions.", syntax: "[ASYNC | SYNC]", handler: functionFlush),
-            CommandSpec("function|list", arity: -2, flags: [.noScript], group: scripting, since: "7.0.0",
-                        complexity: "O(N) where N is the number of functions",
-                        summary: "Returns information about all libraries.",
-                        syntax: "[LIBRARYNAME library-name-pattern] [WITHCODE]", handler: functionList),
-            CommandSpec("function|delete", arity: 3, flags: [.write, .noScript], group: scripting, since: "7.0.0",
-                        summary: "Deletes a library and its functions.", syntax: "library-name",
-                        handler: { $0.error("ERR Library not found") }),
-            CommandSpec("function|kill", arity: 2, flags: [.noScript, .allowBusy], group: scripting, since: "7.0.0",
-                        summary: "Terminates a function during execution.",
-                        handler: { $0.error("NOTBUSY No scripts in execution right now.") }),
-        ], handler: nil),
-    ]
-
-    static func functionNotFound(_ c: inout CommandContext) { c.error("ERR Function not found") }
-
-    static func functionFlush(_ c: inout CommandContext) {
-        if c.arguments.count > 3 {
-            return c.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.")
-        }
-        if c.arguments.count == 3 && !c.arguments.matches(2, "SYNC") && !c.arguments.matches(2, "ASYNC") {
-            return c.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
-        }
-        c.reply.ok()
-    }
-
-    /// No library is ever loaded: an empty list once the arguments are valid.
-    static func functionList(_ c: inout CommandContext) {
-        var withCode = false, pattern = false
-        var i = 2
-        while i < c.arguments.count {
-            if c.arguments.matches(i, "WITHCODE") && !withCode {
-                withCode = true
-            } else if c.arguments.matches(i, "LIBRARYNAME") && !pattern {
-                guard i + 1 < c.arguments.count else { return c.error("ERR library name argument was not given") }
-                pattern = true
-                i += 1
-            } else {
-                return c.error("ERR Unknown argument ", quoting: c.arguments.bytes(i))
-            }
-            i += 1
-        }
-        c.reply.arrayHeader(0)
-    }
+    ] + FunctionCommands.table
 
     /// Redis 7.0's `noscript` commands (refused by `redis.call`) and `allow_busy` commands
     /// (served while a script runs past `busy-reply-threshold`), by name; the table rows of
@@ -178,20 +122,64 @@ enum ScriptCommands {
     }
 
     private static func run(_ c: inout CommandContext, bySha: Bool, readOnly: Bool) {
-        let count = c.arguments.count
-        guard let numKeys = c.arguments.integer(2) else { return c.notInteger() }
-        if numKeys > count - 3 { return c.error("ERR Number of keys can't be greater than number of args") }
-        if numKeys < 0 { return c.error("ERR Number of keys can't be negative") }
+        guard let numKeys = numberOfKeys(&c, notInteger: nil) else { return }
         guard let script = script(&c, bySha: bySha) else { return }
+        execute(&c, .script(script), numKeys: numKeys, readOnly: readOnly)
+    }
+
+    /// The number of keys (argument 2), checked against the arguments; nil after the error.
+    static func numberOfKeys(_ c: inout CommandContext, notInteger: String?) -> Int? {
+        guard let numKeys = c.arguments.integer(2) else {
+            if let notInteger { c.error(notInteger) } else { c.notInteger() }
+            return nil
+        }
+        if numKeys > c.arguments.count - 3 {
+            c.error("ERR Number of keys can't be greater than number of args")
+            return nil
+        }
+        if numKeys < 0 {
+            c.error("ERR Number of keys can't be negative")
+            return nil
+        }
+        return numKeys
+    }
+
+    /// What EVAL or FCALL runs.
+    enum Runnable {
+        case script(Script)
+        case function(Library, LibraryFunction)
+
+        var flags: ScriptFlags {
+            switch self {
+            case .script(let script): script.flags
+            case .function(_, let function): function.flags
+            }
+        }
+
+        /// Scripts with a shebang and functions follow Redis 7's rules (flags are binding).
+        var declaresFlags: Bool {
+            switch self {
+            case .script(let script): script.hasShebang
+            case .function: true
+            }
+        }
+    }
+
+    /// The one way scripts and functions run: the checks of their flags (Redis's
+    /// `scriptPrepareForRun`), the locks of the shards of their declared keys (or of every
+    /// shard without keys) for the whole run, and each `redis.call` through
+    /// ``CommandDispatcher/runFromScript(_:_:)``.
+    static func execute(_ c: inout CommandContext, _ runnable: Runnable, numKeys: Int, readOnly: Bool) {
         let server = c.server
-        let writesRefused = readOnly || script.flags.contains(.noWrites)
-        if readOnly && script.hasShebang && !script.flags.contains(.noWrites) {
+        let flags = runnable.flags
+        let writesRefused = readOnly || flags.contains(.noWrites)
+        if readOnly && runnable.declaresFlags && !flags.contains(.noWrites) {
             return c.error("ERR Can not execute a script with write flag using *_ro command.")
         }
-        if script.flags.contains(.noCluster) && server.router != nil {
+        if flags.contains(.noCluster) && server.router != nil {
             return c.error("ERR Can not run script on cluster, 'no-cluster' flag is set.")
         }
-        if script.hasShebang && !script.flags.contains(.allowOOM) && !writesRefused && server.keyspace.maxMemory > 0
+        if runnable.declaresFlags && !flags.contains(.allowOOM) && !writesRefused && server.keyspace.maxMemory > 0
             && !c.shardsLocked && !server.keyspace.evictIfNeeded(now: c.now) {
             return c.error("OOM command not allowed when used memory > 'maxmemory'.")
         }
@@ -218,10 +206,7 @@ enum ScriptCommands {
         defer { client.db = database }
         var spare = RESPReplyWriter(buffer: ByteBuffer(), version: .resp2)
         let spans = c.arguments.spans
-        LuaEngine.current.run(
-            script, arguments: c.arguments.buffer, keys: spans[keyRange], argv: spans[(3 + numKeys)...],
-            cache: server.scripts, reply: &c.reply
-        ) { buffer, spans, reply in
+        let call: ScriptCommandCall = { buffer, spans, reply in
             var inner = CommandContext(server: server, client: client, arguments: CommandArguments(buffer: buffer, spans: spans),
                                        reply: spare, now: now)
             swap(&inner.reply, &reply)
@@ -232,6 +217,18 @@ enum ScriptCommands {
             swap(&inner.reply, &reply)
             spare = inner.reply
             return wrote
+        }
+        switch runnable {
+        case .script(let script):
+            LuaEngine.current.run(
+                script, arguments: c.arguments.buffer, keys: spans[keyRange], argv: spans[(3 + numKeys)...],
+                cache: server.scripts, reply: &c.reply, call: call)
+        case .function(let library, let function):
+            let command = RunningScript.Command(name: function.name, arguments: c.arguments.buffer, spans: spans)
+            LuaEngine.current.run(
+                function: function.name, of: library, arguments: c.arguments.buffer, keys: spans[keyRange],
+                argv: spans[(3 + numKeys)...], libraries: server.functions, cache: server.scripts, command: command,
+                reply: &c.reply, call: call)
         }
     }
 
@@ -265,7 +262,12 @@ enum ScriptCommands {
     }
 
     static func kill(_ c: inout CommandContext) {
-        switch c.server.scripts.kill() {
+        killReply(&c, c.server.scripts.kill(functions: false))
+    }
+
+    static func killReply(_ c: inout CommandContext, _ outcome: ScriptCache.KillOutcome) {
+        switch outcome {
+        case .otherKind(let busy): c.error(busy)
         case .killed: c.reply.ok()
         case .notBusy: c.error("NOTBUSY No scripts in execution right now.")
         case .unkillable:

@@ -102,6 +102,8 @@ public final class ServerContext: Sendable {
     public let monitors = MonitorFeed()
     /// CLIENT PAUSE.
     public let pause = ClientPause()
+    /// Function libraries (FUNCTION LOAD, FCALL); kept in L3 when it is on.
+    public let functions = FunctionLibraries()
 
     public init(configuration: Configuration, keyspace: Keyspace? = nil, router: (any CommandRouter)? = nil,
                 coldStorage: (any ColdStorage)? = nil, now: Int64 = WallClock.milliseconds()) {

@@ -24,6 +24,10 @@ public final class L3Store: @unchecked Sendable {
     /// `@unchecked Sendable`: the pool array is guarded by `readersLock`.
     private var readers: [SQLiteConnection] = []
     private let readersLock = NIOLock()
+    /// The connection that reads and writes the function libraries (FUNCTION LOAD…), opened
+    /// on first use; guarded by `librariesLock`, which also orders the writes.
+    private var librariesConnection: SQLiteConnection?
+    private let librariesLock = NIOLock()
 
     public init(path: String, synchronous: String, pageCacheBytes: Int = 64 << 20) throws(SQLiteError) {
         self.path = path
@@ -57,6 +61,48 @@ public final class L3Store: @unchecked Sendable {
         let pageSize = try writer.integer("PRAGMA page_size")
         try writer.execute("PRAGMA wal_autocheckpoint=\(40_960_000 / max(pageSize, 512))")
         try migrate(from: version)
+        // The function libraries: one row per library, its FUNCTION LOAD payload. A table of its
+        // own, not in the log, so it needs no schema version (older builds ignore it).
+        try writer.execute("CREATE TABLE IF NOT EXISTS functions (seq INTEGER PRIMARY KEY, code BLOB NOT NULL)")
+    }
+
+    private func withLibrariesConnection<R>(_ body: (SQLiteConnection) throws(SQLiteError) -> R) throws(SQLiteError) -> R {
+        librariesLock.lock()
+        defer { librariesLock.unlock() }
+        if let connection = librariesConnection { return try body(connection) }
+        let connection = try SQLiteConnection(path: path)
+        // Every change of the libraries is synced before it is acknowledged, whatever `l3-fsync` says.
+        try connection.execute("PRAGMA synchronous=FULL")
+        librariesConnection = connection
+        return try body(connection)
+    }
+
+    /// The payloads of the function libraries, in the order they were written.
+    public func readLibraries() throws(SQLiteError) -> [[UInt8]] {
+        try withLibrariesConnection { connection throws(SQLiteError) in
+            let statement = try connection.prepare("SELECT code FROM functions ORDER BY seq")
+            defer { statement.reset() }
+            var codes: [[UInt8]] = []
+            while try statement.step() { codes.append(statement.withBlob(0) { Array($0) }) }
+            return codes
+        }
+    }
+
+    /// Replaces the function libraries with those `snapshot` returns, read under the lock that
+    /// orders the writes (so a later write never stores an older set), in one transaction.
+    public func writeLibraries(_ snapshot: () -> [[UInt8]]) throws(SQLiteError) {
+        try withLibrariesConnection { connection throws(SQLiteError) in
+            let codes = snapshot()
+            try connection.transaction { () throws(SQLiteError) in
+                try connection.execute("DELETE FROM functions")
+                let insert = try connection.prepare("INSERT INTO functions (code) VALUES (?)")
+                for code in codes {
+                    code.withUnsafeBytes { insert.bind(1, $0) }
+                    defer { insert.reset() }
+                    try insert.step()
+                }
+            }
+        }
     }
 
     private func migrate(from version: Int64) throws(SQLiteError) {

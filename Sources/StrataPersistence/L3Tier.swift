@@ -141,6 +141,31 @@ public final class L3Tier: ColdStorage, Sendable {
         }
     }
 
+    // MARK: - Function libraries
+
+    public func storedLibraries() -> [[UInt8]] {
+        do {
+            return try store.readLibraries()
+        } catch {
+            print("strata: cannot read the function libraries from L3: \(error)")
+            return []
+        }
+    }
+
+    public func storeLibraries(_ snapshot: @escaping @Sendable () -> [[UInt8]], on eventLoop: any EventLoop) -> EventLoopFuture<String?> {
+        readers.runIfActive(eventLoop: eventLoop) { [self] in storeLibraries(snapshot) }
+            .recover { "\($0)" }
+    }
+
+    public func storeLibraries(_ snapshot: @Sendable () -> [[UInt8]]) -> String? {
+        do {
+            try store.writeLibraries(snapshot)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
     public func infoFields() -> [(String, String)] {
         let s = batcher.statistics
         let policy = batcher.policy

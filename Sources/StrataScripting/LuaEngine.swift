@@ -32,6 +32,15 @@ public final class LuaEngine {
     /// The table behind the scripts' globals, where KEYS and ARGV go.
     private var visibleRef: Int32 = 0
     private var functionsRef: Int32 = 0
+    /// The prelude's `load_library`.
+    private var loadLibraryRef: Int32 = 0
+    /// Library id → {function name → callback}: the libraries whose code ran in this state.
+    private var librariesRef: Int32 = 0
+    private var loadedLibraries: Set<Int> = []
+    private var librariesIdentity = 0
+    private var librariesGeneration = -1
+    /// While a library's code runs (FUNCTION LOAD): when it must have finished.
+    private var loadDeadline: Int64?
     private var cacheIdentity = 0
     private var cacheGeneration = -1
 
@@ -73,14 +82,17 @@ public final class LuaEngine {
         register("__strata_set_repl", me, luaSetRepl)
         let prelude = LuaPrelude.source
         let loaded = prelude.withCString { luaL_loadbuffer(L, $0, strlen($0), LuaPrelude.chunkName) }
-        guard loaded == 0, lua_pcall(L, 0, 3, 0) == 0 else {
+        guard loaded == 0, lua_pcall(L, 0, 4, 0) == 0 else {
             fatalError("Lua prelude: \(String(cString: lua_tolstring(L, -1, nil)))")
         }
+        loadLibraryRef = luaL_ref(L, clua_registryindex())
         visibleRef = luaL_ref(L, clua_registryindex())
         globalsRef = luaL_ref(L, clua_registryindex())
         handlerRef = luaL_ref(L, clua_registryindex())
         clua_newtable(L)
         functionsRef = luaL_ref(L, clua_registryindex())
+        clua_newtable(L)
+        librariesRef = luaL_ref(L, clua_registryindex())
         lua_settop(L, 0)
     }
 
@@ -197,15 +209,54 @@ public final class LuaEngine {
         pushStrings(arguments, argv)
         lua_rawset(L, -3)
         clua_pop(L, 1)
+        execute(name: script.sha, argumentCount: 0, run: cache.started(), cache: cache, reply: &reply, call: call)
+    }
+
+    /// FCALL: runs the function `function` of `library` with its keys and arguments as its two
+    /// parameters, running the library's code first if this state has not yet.
+    public func run(function: String, of library: Library, arguments: ByteBuffer, keys: ArraySlice<ArgumentSpan>,
+                    argv: ArraySlice<ArgumentSpan>, libraries: FunctionLibraries, cache: ScriptCache,
+                    command: RunningScript.Command, reply: inout RESPReplyWriter, call: ScriptCommandCall) {
+        guard running == nil else {
+            reply.error("ERR A script cannot run another script")
+            return
+        }
+        syncLibraries(libraries)
+        lua_settop(L, 0)
+        if !loadedLibraries.contains(library.id),
+           case .failure(let error) = loadLibrary(id: library.id, code: library.code, codeOffset: library.codeOffset) {
+            lua_settop(L, 0)
+            reply.error(error.message)
+            return
+        }
+        lua_rawgeti(L, clua_registryindex(), handlerRef)
+        lua_rawgeti(L, clua_registryindex(), librariesRef)
+        lua_pushnumber(L, Double(library.id))
+        lua_rawget(L, -2)
+        lua_getfield(L, -1, function)
+        lua_remove(L, -2)
+        lua_remove(L, -2)
+        guard lua_type(L, -1) == LUA_TFUNCTION else {
+            lua_settop(L, 0)
+            reply.error("ERR Function not found")
+            return
+        }
+        pushStrings(arguments, keys)
+        pushStrings(arguments, argv)
+        execute(name: function, argumentCount: 2, run: cache.started(function: command), cache: cache, reply: &reply, call: call)
+    }
+
+    /// Calls the function on the stack (above the handler, below its `argumentCount` arguments).
+    private func execute(name: String, argumentCount: Int32, run: RunningScript, cache: ScriptCache,
+                         reply: inout RESPReplyWriter, call: ScriptCommandCall) {
         scriptProtocol = .resp2
-        let run = cache.started()
         running = run
         runningCache = cache
         lua_sethook(L, luaHook, clua_maskcount(), Self.hookInstructions)
         let status = withoutActuallyEscaping(call) { call in
             self.call = call
             defer { self.call = nil }
-            return lua_pcall(L, 0, 1, 1)
+            return lua_pcall(L, argumentCount, 1, 1)
         }
         lua_sethook(L, nil, 0, 0)
         running = nil
@@ -214,9 +265,98 @@ public final class LuaEngine {
         if status == 0 {
             writeReply(at: lua_gettop(L), to: &reply, depth: 0)
         } else {
-            writeError(sha: script.sha, to: &reply)
+            writeError(sha: name, to: &reply)
         }
         lua_settop(L, 0)
+    }
+
+    // MARK: - Libraries
+
+    /// Drops the libraries this state ran that are no longer loaded.
+    private func syncLibraries(_ libraries: FunctionLibraries) {
+        let generation = libraries.generation
+        guard libraries.identity != librariesIdentity || generation != librariesGeneration else { return }
+        let sameRegistry = libraries.identity == librariesIdentity
+        librariesIdentity = libraries.identity
+        librariesGeneration = generation
+        guard sameRegistry else { return }
+        for id in loadedLibraries where !libraries.isLoaded(id: id) { forgetLibrary(id: id) }
+    }
+
+    /// Runs a library's code (FUNCTION LOAD, or the first FCALL of one of its functions in
+    /// this state) with only the library API visible, for at most
+    /// ``FunctionLibraries/loadTimeoutMilliseconds``, and keeps the functions it registered
+    /// under `id`. Returns them, or Redis's error.
+    public func loadLibrary(id: Int, code: [UInt8], codeOffset: Int) -> Result<[LibraryFunction], ScriptError> {
+        guard running == nil, loadDeadline == nil else { return .failure(ScriptError("ERR A script cannot run another script")) }
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, clua_registryindex(), loadLibraryRef)
+        let status = code.withUnsafeBufferPointer { body in
+            body.baseAddress!.withMemoryRebound(to: CChar.self, capacity: body.count) { base in
+                luaL_loadbuffer(L, base + codeOffset, body.count - codeOffset, "@user_function")
+            }
+        }
+        if status != 0 {
+            return .failure(ScriptError("ERR Error compiling function: " + (string(at: -1) ?? "unknown error")))
+        }
+        loadDeadline = ScriptCache.monotonicMilliseconds() + FunctionLibraries.loadTimeoutMilliseconds
+        lua_sethook(L, luaHook, clua_maskcount(), Self.hookInstructions / 100)
+        let called = lua_pcall(L, 1, 2, 0)
+        lua_sethook(L, nil, 0, 0)
+        loadDeadline = nil
+        guard called == 0 else {
+            return .failure(ScriptError("ERR Error registering functions: " + (string(at: -1) ?? "unknown error")))
+        }
+        let result = top + 2
+        guard lua_toboolean(L, top + 1) != 0 else {
+            var message = "ERR unknown error"
+            if lua_type(L, result) == LUA_TTABLE {
+                lua_getfield(L, result, "err")
+                if let text = string(at: -1) { message = text }
+            } else if let text = string(at: result) {
+                message = text
+            }
+            return .failure(ScriptError("ERR Error registering functions: " + message))
+        }
+        var functions: [LibraryFunction] = []
+        lua_createtable(L, 0, 4)
+        let table = lua_gettop(L)
+        var index: Int32 = 1
+        while true {
+            lua_rawgeti(L, result, index)
+            guard lua_type(L, -1) == LUA_TTABLE else { break }
+            let entry = lua_gettop(L)
+            lua_getfield(L, entry, "name")
+            let name = string(at: -1) ?? ""
+            lua_getfield(L, entry, "description")
+            let description = lua_type(L, -1) == LUA_TSTRING ? bytes(at: -1) : nil
+            lua_getfield(L, entry, "flags")
+            let flags = ScriptFlags(rawValue: UInt8(truncatingIfNeeded: Int(lua_tonumber(L, -1))))
+            lua_getfield(L, entry, "callback")
+            lua_setfield(L, table, name)
+            lua_settop(L, table)
+            functions.append(LibraryFunction(name: name, description: description, flags: flags))
+            index += 1
+        }
+        lua_settop(L, table)
+        lua_rawgeti(L, clua_registryindex(), librariesRef)
+        lua_pushnumber(L, Double(id))
+        lua_pushvalue(L, table)
+        lua_rawset(L, -3)
+        loadedLibraries.insert(id)
+        return .success(functions)
+    }
+
+    /// Forgets the functions of a library (deleted, replaced, or refused after loading).
+    public func forgetLibrary(id: Int) {
+        guard loadedLibraries.remove(id) != nil else { return }
+        let top = lua_gettop(L)
+        lua_rawgeti(L, clua_registryindex(), librariesRef)
+        lua_pushnumber(L, Double(id))
+        lua_pushnil(L)
+        lua_rawset(L, -3)
+        lua_settop(L, top)
     }
 
     private func pushStrings(_ buffer: ByteBuffer, _ spans: ArraySlice<ArgumentSpan>) {
@@ -243,6 +383,8 @@ public final class LuaEngine {
         }
         lua_getfield(L, -1, "err")
         var message = lua_type(L, -1) == LUA_TSTRING ? bytes(at: -1) : Array("ERR unknown error".utf8)
+        // Redis reads the message as a C string: it ends at a NUL.
+        if let nul = message.firstIndex(of: 0) { message.removeSubrange(nul...) }
         clua_pop(L, 1)
         lua_getfield(L, -1, "source")
         let source = lua_type(L, -1) == LUA_TSTRING ? string(at: -1) : nil
@@ -696,13 +838,14 @@ public final class LuaEngine {
     }
 
     /// Called every ``hookInstructions`` instructions: marks the script busy past the threshold;
-    /// true when it must stop (SCRIPT KILL).
-    fileprivate static func hookShouldStop() -> Bool {
-        guard let pointer = pthread_getspecific(key) else { return false }
+    /// 1 when it must stop (SCRIPT KILL), 2 when a library's code runs past its load timeout.
+    fileprivate static func hookShouldStop() -> Int {
+        guard let pointer = pthread_getspecific(key) else { return 0 }
         let engine = Unmanaged<LuaEngine>.fromOpaque(pointer).takeUnretainedValue()
-        guard let run = engine.running, let cache = engine.runningCache else { return false }
+        if let deadline = engine.loadDeadline { return ScriptCache.monotonicMilliseconds() > deadline ? 2 : 0 }
+        guard let run = engine.running, let cache = engine.runningCache else { return 0 }
         cache.checkBusy(run)
-        return run.isKillRequested
+        return run.isKillRequested ? 1 : 0
     }
 }
 
@@ -741,8 +884,16 @@ private func luaSetRepl(_ L: OpaquePointer?) -> Int32 { raising(L, engine(L).set
 /// The instruction hook. When a script is killed it raises the error here, a C-convention
 /// function holding no Swift object across the `longjmp` of `lua_error`.
 private func luaHook(_ L: OpaquePointer?, _ debug: UnsafeMutablePointer<lua_Debug>?) {
-    if LuaEngine.hookShouldStop() {
+    switch LuaEngine.hookShouldStop() {
+    case 1:
         lua_pushstring(L, "Script killed by user with SCRIPT KILL...")
         _ = lua_error(L)
+    case 2:
+        lua_createtable(L, 0, 1)
+        lua_pushstring(L, "ERR FUNCTION LOAD timeout")
+        lua_setfield(L, -2, "err")
+        _ = lua_error(L)
+    default:
+        break
     }
 }

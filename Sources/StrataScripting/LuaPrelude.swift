@@ -1,5 +1,6 @@
 /// The Lua code run once in every new Lua state, before any script: the `redis` API written in
-/// Lua over three Swift primitives, the protected globals and the error handler.
+/// Lua over three Swift primitives, the protected globals, the error handler, and the
+/// environment of function libraries (`redis.register_function`, `load_library`).
 ///
 /// Scripts run with `G` (the protected view of the globals) as their environment, as Redis 7.0's
 /// read-only globals: reading a missing global, or writing any, is an error with Redis's text.
@@ -80,12 +81,17 @@ end
 local G = {}
 local visible = {}
 -- Builtins that would reach past the protection.
+-- FG is the environment of the functions of libraries (FUNCTION LOAD): the same globals as
+-- G's without KEYS and ARGV, or, while a library's code runs, only the library API.
+local FG = {}
+local fvisible = {}
 real.rawset = function(t, k, v)
-  if t == G or real_of[t] then error('Attempt to modify a readonly table', 0) end
+  if t == G or t == FG or real_of[t] then error('Attempt to modify a readonly table', 0) end
   return rawset(t, k, v)
 end
 real.rawget = function(t, k)
   if t == G then return rawget(visible, k) end
+  if t == FG then return rawget(fvisible, k) end
   return rawget(real_of[t] or t, k)
 end
 real.loadstring = function(...)
@@ -119,9 +125,127 @@ setmetatable(visible, {
 })
 setmetatable(G, {__index = visible, __newindex = readonly, __metatable = protect({})})
 
+local handler
+
+-- A table whose missing names are errors, as Redis's error metatable makes them.
+local function strict(t)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2) end
+      return v
+    end,
+    __newindex = readonly,
+    __metatable = false,
+  })
+end
+
+for k, v in pairs(visible) do fvisible[k] = v end
+fvisible.KEYS, fvisible.ARGV = nil, nil
+fvisible._G = FG
+setmetatable(fvisible, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+local fmeta = {__index = fvisible, __newindex = readonly, __metatable = protect({})}
+setmetatable(FG, fmeta)
+
+-- redis.register_function, as Redis 7.0's luaRegisterFunction reads its arguments.
+local registering
+local flag_bits = {['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8,
+                   ['allow-cross-slot-keys'] = 16}
+local lower, next = string.lower, next
+local function isstring(v) local t = type(v) return t == 'string' or t == 'number' end
+local function fail(message) error({err = 'ERR ' .. message}) end
+local function read_flags(t)
+  local bits, j = 0, 1
+  while true do
+    local v = t[j]
+    if v == nil then return bits end
+    if not isstring(v) then return nil end
+    local bit = flag_bits[lower(tostring(v))]
+    if not bit then return nil end
+    if bits % (2 * bit) < bit then bits = bits + bit end
+    j = j + 1
+  end
+end
+local function register_function(...)
+  local state = registering
+  if not state then fail('redis.register_function can only be called on FUNCTION LOAD command') end
+  local n = select('#', ...)
+  if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
+  local name, callback, description, flags
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in next, t do
+      if not isstring(k) then fail('named argument key given to redis.register_function is not a string') end
+      local key = lower(tostring(k))
+      if key == 'function_name' then
+        if not isstring(v) then fail('function_name argument given to redis.register_function must be a string') end
+        name = tostring(v)
+      elseif key == 'description' then
+        if not isstring(v) then fail('description argument given to redis.register_function must be a string') end
+        description = tostring(v)
+      elseif key == 'callback' then
+        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+        callback = v
+      elseif key == 'flags' then
+        if type(v) ~= 'table' then
+          fail('flags argument to redis.register_function must be a table representing function flags')
+        end
+        flags = read_flags(v)
+        if not flags then fail('unknown flag given') end
+      else
+        fail('unknown argument given to redis.register_function')
+      end
+    end
+    if not name then fail('redis.register_function must get a function name argument') end
+    if not callback then fail('redis.register_function must get a callback argument') end
+  else
+    local a, b = ...
+    if not isstring(a) then fail('first argument to redis.register_function must be a string') end
+    if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+    name, callback = tostring(a), b
+  end
+  if #name == 0 or find(name, '[^%w_]') then
+    -- (sic: Redis 7.0 says "Library" for a function's name too)
+    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if state.names[name] then fail('Function already exists in the library') end
+  state.names[name] = true
+  state.list[#state.list + 1] = {name = name, callback = callback, description = description, flags = flags or 0}
+end
+
+-- What a library's code sees while it runs: `redis` with register_function, log and the
+-- constants, nothing else.
+local load_redis = {register_function = register_function, log = raw_log,
+                    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+                    REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM}
+local load_visible = strict({redis = strict(load_redis)})
+
+-- Runs a library's compiled code; returns true and the functions it registered, or false
+-- and the error (a table, from the handler).
+local function load_library(chunk)
+  setfenv(chunk, FG)
+  local state = {list = {}, names = {}}
+  registering = state
+  fmeta.__index = load_visible
+  local ok, err = xpcall(chunk, handler)
+  registering = nil
+  fmeta.__index = fvisible
+  if not ok then return false, err end
+  return true, state.list
+end
+
 -- The position is that of the innermost frame that is neither C nor this prelude (Redis's
 -- handler takes the caller of a C function; here some builtins are Lua wrappers).
-local function handler(err)
+handler = function(err)
   local info
   local level = 2
   while true do
@@ -138,6 +262,6 @@ local function handler(err)
   return err
 end
 
-return handler, G, visible
+return handler, G, visible, load_library
 """#
 }

@@ -1,4 +1,6 @@
 import NIOConcurrencyHelpers
+import NIOCore
+import StrataRESP
 import Synchronization
 
 #if canImport(Glibc)
@@ -19,6 +21,9 @@ public struct ScriptFlags: OptionSet, Sendable, Equatable {
     public static let allowStale = ScriptFlags(rawValue: 1 << 2)
     public static let noCluster = ScriptFlags(rawValue: 1 << 3)
     public static let allowCrossSlotKeys = ScriptFlags(rawValue: 1 << 4)
+
+    /// The names of the flags set, in Redis's order (FUNCTION LIST).
+    public var names: [String] { Self.byName.filter { contains($0.1) }.map(\.0) }
 
     static let byName: [(String, ScriptFlags)] = [
         ("no-writes", .noWrites), ("allow-oom", .allowOOM), ("allow-stale", .allowStale),
@@ -84,7 +89,25 @@ public final class RunningScript: Sendable {
     /// Set once it has run longer than `busy-reply-threshold`.
     let busy = Atomic<Bool>(false)
 
-    init(startedAt: Int64) { self.startedAt = startedAt }
+    /// FCALL's function and command (FUNCTION STATS); nil for EVAL.
+    public let function: Command?
+
+    /// The command that runs a function: its name and arguments.
+    public struct Command: Sendable {
+        public let name: String
+        public let arguments: ByteBuffer
+        public let spans: [ArgumentSpan]
+        public init(name: String, arguments: ByteBuffer, spans: [ArgumentSpan]) {
+            self.name = name
+            self.arguments = arguments
+            self.spans = spans
+        }
+    }
+
+    init(startedAt: Int64, function: Command? = nil) {
+        self.startedAt = startedAt
+        self.function = function
+    }
 
     public var isKillRequested: Bool { killRequested.load(ordering: .relaxed) }
 }
@@ -148,9 +171,20 @@ public final class ScriptCache: Sendable {
 
     /// A script starts. Only scripts that go busy are registered (under the lock), so a short
     /// script costs no lock here.
-    func started() -> RunningScript {
-        RunningScript(startedAt: Self.monotonicMilliseconds())
+    func started(function: RunningScript.Command? = nil) -> RunningScript {
+        RunningScript(startedAt: Self.monotonicMilliseconds(), function: function)
     }
+
+    static let busyEval = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    static let busyFunction = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+
+    /// The -BUSY reply while ``isBusy``: it names the KILL that stops what runs.
+    public var busyMessage: String {
+        state.withLockedValue { $0.running.values.contains { $0.function != nil } } ? Self.busyFunction : Self.busyEval
+    }
+
+    /// The busy scripts (FUNCTION STATS).
+    public var busyRuns: [RunningScript] { state.withLockedValue { Array($0.running.values) } }
 
     func finished(_ run: RunningScript) {
         guard run.busy.load(ordering: .relaxed) else { return }
@@ -168,18 +202,25 @@ public final class ScriptCache: Sendable {
         busyScripts.wrappingAdd(1, ordering: .relaxed)
     }
 
-    public enum KillOutcome: Sendable { case killed, notBusy, unkillable }
+    public enum KillOutcome: Sendable, Equatable {
+        case killed, notBusy, unkillable
+        /// SCRIPT KILL while a function runs, FUNCTION KILL while an EVAL does: the -BUSY text.
+        case otherKind(String)
+    }
 
-    /// SCRIPT KILL: stops the scripts running past the threshold, unless one has written.
-    public func kill() -> KillOutcome {
+    /// SCRIPT KILL (`functions` false) or FUNCTION KILL: stops the scripts running past the
+    /// threshold, unless one has written.
+    public func kill(functions: Bool = false) -> KillOutcome {
         let busy = state.withLockedValue { Array($0.running.values) }
         guard !busy.isEmpty else { return .notBusy }
         if busy.contains(where: { $0.wrote.load(ordering: .relaxed) }) { return .unkillable }
+        if !functions && busy.contains(where: { $0.function != nil }) { return .otherKind(Self.busyFunction) }
+        if functions && busy.contains(where: { $0.function == nil }) { return .otherKind(Self.busyEval) }
         for run in busy { run.killRequested.store(true, ordering: .relaxed) }
         return .killed
     }
 
-    static func monotonicMilliseconds() -> Int64 {
+    public static func monotonicMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

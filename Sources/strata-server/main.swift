@@ -80,6 +80,9 @@ struct StrataServerCommand: AsyncParsableCommand {
         if !configuration.aclFile.isEmpty, case .failure(let error) = context.loadACLFile(configuration.aclFile) {
             fail("Aborting startup because of ACL errors: \(error.message)")
         }
+        for error in context.loadStoredLibraries() {
+            logger.warning("A function library kept in L3 no longer loads", metadata: ["error": .string(error)])
+        }
         if let l3 {
             context.hooks.configurationChanged = { l3.batcher.update($0.batcherSettings) }
             l3.start { rows, milliseconds in

@@ -24,6 +24,8 @@ from diff_eval import EvalOps
 from diff_acl import ACLOps
 from diff_clients import ClientOps
 from diff_stats import StatsOps
+from diff_functions import FunctionOps
 
-TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps, ClientOps, StatsOps)
+TYPE_MIXINS = (HashOps, ListOps, SetOps, ZSetOps, BitOps, BlockingOps, PubSubOps, EvalOps, ACLOps, ClientOps, StatsOps,
+               FunctionOps)
 TYPE_COMMANDS = [name for mixin in TYPE_MIXINS for name in mixin.COMMANDS]

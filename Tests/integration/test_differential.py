@@ -652,6 +652,25 @@ def pairs_of(reply):
     return None
 
 
+def libraries_of(reply):
+    """FUNCTION LIST's libraries, each with its functions, in a canonical order (Redis lists
+    both in hash order); None when the reply is not an array of libraries."""
+    if not isinstance(reply, Array):
+        return None
+    out = []
+    for library in reply.items:
+        pairs = pairs_of(library)
+        if pairs is None:
+            return None
+        fields = []
+        for k, v in pairs:
+            if k == Bulk(b"functions") and isinstance(v, Array):
+                v = sorted(v.items, key=repr)
+            fields.append((k, v))
+        out.append((type(library).__name__, repr(fields)))
+    return sorted(out)
+
+
 def text_of(reply):
     if isinstance(reply, (Bulk, Verbatim)):
         return reply.value
@@ -711,6 +730,11 @@ class Comparer:
             if pa is None or pb is None or type(a) is not type(b):
                 return None if a == b else "replies differ"
             return None if sorted(pa, key=repr) == sorted(pb, key=repr) else "different pairs"
+        if kind == "function_list":
+            la, lb = libraries_of(a), libraries_of(b)
+            if la is None or lb is None:
+                return None if a == b else "replies differ"
+            return None if la == lb else "different libraries"
         if kind == "count":
             # Random picks (SRANDMEMBER…): the same type and number of elements.
             if isinstance(a, (Array, Set)) and type(a) is type(b):
