@@ -51,6 +51,19 @@ final class TestClient {
 
     func raw(_ words: String...) -> String { raw(words) }
 
+    /// Runs one command whose arguments or reply are not all text (a DUMP payload…) and
+    /// returns the bytes of its reply.
+    func reply(bytes words: [[UInt8]]) -> [UInt8] {
+        context.arguments = CommandArguments(bytes: words)
+        context.now = server.now
+        CommandDispatcher.execute(&context)
+        let bytes = Array(context.reply.buffer.readableBytesView)
+        context.reply.buffer.clear()
+        return bytes
+    }
+
+    func raw(bytes words: [[UInt8]]) -> String { String(decoding: reply(bytes: words), as: UTF8.self) }
+
     /// Runs one command and decodes its reply, which must be exactly one RESP value.
     @discardableResult
     func call(_ words: [String], sourceLocation: SourceLocation = #_sourceLocation) -> RESPValue {
