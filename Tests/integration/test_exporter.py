@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 
 from conftest import HOST, REPO, free_port, target
 
@@ -39,11 +40,11 @@ def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:
 
 
 class Exporter:
-    def __init__(self, port: int, workdir: Path, *extra: str):
+    def __init__(self, port: int, workdir: Path, *extra: str, password: str = PASSWORD):
         self.listen = free_port()
         self.log = open(workdir / "exporter.log", "wb")
         self.proc = subprocess.Popen(
-            [EXPORTER, f"--redis.addr=redis://{HOST}:{port}", f"--redis.password={PASSWORD}",
+            [EXPORTER, f"--redis.addr=redis://{HOST}:{port}", f"--redis.password={password}",
              f"--web.listen-address={HOST}:{self.listen}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
@@ -120,6 +121,44 @@ def test_standard_and_per_command_series(protected, tmp_path):
     # The exporter's LATENCY and SLOWLOG queries were answered, not refused.
     log = (tmp_path / "exporter.log").read_text()
     assert "unknown command" not in log.lower(), log
+
+
+# The least the exporter needs (its README's list, less the types Strata lacks): no key reads or
+# writes beyond sizes, no admin commands.
+EXPORTER_RULES = ["on", ">scrape-secret", "~*", "-@all", "+@connection", "+info", "+config|get", "+client",
+                  "+slowlog", "+latency", "+cluster|info", "+select", "+scan", "+memory", "+type", "+strlen",
+                  "+llen", "+scard", "+zcard", "+hlen", "+get", "+eval"]
+
+
+def test_exporter_as_an_acl_user_of_its_own(protected, tmp_path):
+    """An operator gives the exporter a user of its own with few rights: it still scrapes the
+    standard and per-command series, and the server logs no refusal of what it sent."""
+    r = protected.redis_py(password=PASSWORD)
+    assert r.execute_command("ACL", "SETUSER", "exporter", *EXPORTER_RULES) == b"OK"
+    r.config_resetstat()
+    r.execute_command("ACL", "LOG", "RESET")
+    for i in range(10):
+        r.set(f"k{i}", "v")
+    exporter = Exporter(protected.port, tmp_path, "--redis.user=exporter", password="scrape-secret")
+    try:
+        series = exporter.scrape()
+        assert value(series, "redis_up") == 1
+        assert value(series, "redis_commands_total", cmd="set") == 10
+        assert value(series, "redis_latency_percentiles_usec", cmd="set", quantile="99") > 0
+        assert value(series, "redis_slowlog_length") is not None
+        # Its second scrape sees the INFO it sent as that user in the first.
+        assert value(exporter.scrape(), "redis_commands_total", cmd="info") >= 1
+        # The user cannot write.
+        exporter_client = protected.redis_py(username="exporter", password="scrape-secret")
+        with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions to run the .set. command"):
+            exporter_client.set("k0", "x")
+    finally:
+        exporter.stop()
+    refused = [entry for entry in r.acl_log() if entry.get("username") == "exporter"]
+    # Only the SET the test sent itself as the exporter user.
+    assert len(refused) == 1, refused
+    log = (tmp_path / "exporter.log").read_text()
+    assert "noperm" not in log.lower() and "unknown command" not in log.lower(), log
 
 
 def test_evictions_reach_the_exporter(server_factory, tmp_path):
