@@ -18,7 +18,8 @@ PYTEST_ARGS ?= -q
 
 RELEASE_BIN := .build/release/strata-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker liblua5.1-0-dev lua-cjson-dev lua-bitop-dev prometheus-redis-exporter
+APT_PACKAGES := libsqlite3-dev redis-tools redis-server nutcracker liblua5.1-0-dev lua-cjson-dev lua-bitop-dev prometheus-redis-exporter \
+	ruby-redis php-cli php-redis
 # rq 1.11.1: the last rq that keeps job results in the job's hash (later ones use streams).
 PIP_PACKAGES := redis pytest rq==1.11.1 django==5.2.20 django-redis==7.0.0
 
@@ -37,6 +38,8 @@ deps:
 	[ -f /usr/include/lua5.1/lua-cjson.h ] || missing="$$missing lua5.1/lua-cjson.h"; \
 	[ -f /usr/include/lua5.1/lua-bitop.h ] || missing="$$missing lua5.1/lua-bitop.h"; \
 	command -v prometheus-redis-exporter >/dev/null 2>&1 || missing="$$missing prometheus-redis-exporter"; \
+	ruby -e 'require "redis"' >/dev/null 2>&1 || missing="$$missing ruby-redis"; \
+	php -r 'exit(extension_loaded("redis") ? 0 : 1);' >/dev/null 2>&1 || missing="$$missing php-redis"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update && \
