@@ -127,7 +127,6 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var view: ClusterView
         var password: String
         var timeout: Int
-        var virtualNodes: Int
         var lastPong: [String: Int64] = [:]
     }
 
@@ -179,11 +178,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         mode = configuration.clusterMode
         let nodes = configuration.clusterNodes
         let view = ClusterView(nodes: nodes, selfIndex: selfIndex,
-                               ring: HashRing(nodes: nodes, virtualNodes: configuration.clusterVirtualNodes),
+                               ring: HashRing(nodes: nodes),
                                live: Array(repeating: true, count: nodes.count), epoch: 1)
         settings = NIOLockedValueBox(Settings(view: view, password: configuration.requirePass,
-                                              timeout: configuration.clusterNodeTimeout,
-                                              virtualNodes: configuration.clusterVirtualNodes))
+                                              timeout: configuration.clusterNodeTimeout))
         var pools: [ObjectIdentifier: LoopPool] = [:]
         var first: (any EventLoop)?
         for loop in group.makeIterator() {
@@ -291,7 +289,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             guard nodes != old.nodes else { return nil }
             let live = nodes.map { node in old.nodes.firstIndex { $0.endpoint == node.endpoint }.map { old.live[$0] } ?? true }
             publish(ClusterView(nodes: nodes, selfIndex: selfIndex,
-                                ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
+                                ring: HashRing(nodes: nodes),
                                 live: live, epoch: old.epoch + 1), over: old, in: &settings)
             return (old, settings.view)
         }
@@ -361,7 +359,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var nodes = view.nodes
         nodes[view.selfIndex].weight = 0
         let without = ClusterView(nodes: nodes, selfIndex: view.selfIndex,
-                                  ring: HashRing(nodes: nodes, virtualNodes: settings.withLockedValue { $0.virtualNodes }),
+                                  ring: HashRing(nodes: nodes),
                                   live: Array(repeating: true, count: nodes.count), epoch: view.epoch)
         startReceiving(without, view)
     }

@@ -54,8 +54,6 @@ public struct Configuration: Sendable, Equatable {
     /// Most keys the client-tracking table remembers (`tracking-table-max-keys`); past it, keys
     /// are invalidated to make room. 0: no limit.
     public var trackingTableMaxKeys = 1_000_000
-    /// Virtual nodes per unit of weight on the ring.
-    public var clusterVirtualNodes = 1024
 
     public init() {}
 
@@ -395,8 +393,6 @@ extension Configuration {
                   mutable: false, get: { $0.clusterAnnounce }, set: { $0.clusterAnnounce = $1 }),
         Directive(name: "cluster-node-timeout", kind: .integer(10...3_600_000), mutable: true,
                   get: { String($0.clusterNodeTimeout) }, set: { $0.clusterNodeTimeout = Int($1)! }),
-        Directive(name: "cluster-virtual-nodes", kind: .integer(1...16384), mutable: false,
-                  get: { String($0.clusterVirtualNodes) }, set: { $0.clusterVirtualNodes = Int($1)! }),
     ]
 
     public static func directive(named name: String) -> Directive? {

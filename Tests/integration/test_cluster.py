@@ -267,6 +267,48 @@ def test_redirect_mode_cluster_clients(cluster):
     rc.close()
 
 
+@pytest.mark.parametrize("mode", ["redirect", "proxy"])
+def test_slot_map_is_compact_and_status_agrees(cluster, mode):
+    """Slots lie in contiguous blocks: a few hundred ranges per node (hashing slots one by one
+    made ~11,000), each node's share within 5%, CLUSTER NODES as Redis Cluster's tools parse
+    it, and INFO, CLUSTER INFO and HELLO agreeing on the mode."""
+    nodes, _ = cluster(3, "--cluster-mode", mode)
+    client = nodes[0].client()
+    ranges = client.execute_command("CLUSTER SLOTS")
+    per_node = {n.port: 0 for n in nodes}
+    ranges_per_node = {n.port: 0 for n in nodes}
+    for start, end, (host, port, *_), *_ in ranges:
+        per_node[port] += end - start + 1
+        ranges_per_node[port] += 1
+    assert sum(per_node.values()) == 16384
+    assert all(abs(count - 16384 / 3) <= 0.05 * 16384 / 3 for count in per_node.values()), per_node
+    assert all(count <= 300 for count in ranges_per_node.values()), ranges_per_node
+    # CLUSTER NODES: `id ip:port@cport flags master ping pong epoch link slots...`, every slot once.
+    text = subprocess.run([shutil.which("redis-cli"), "-p", str(nodes[0].port), "CLUSTER", "NODES"],
+                          capture_output=True, text=True, timeout=10).stdout
+    seen = 0
+    for line in text.splitlines():
+        fields = line.split(" ")
+        address, cport = fields[1].split("@")
+        assert address.rsplit(":", 1)[1] == cport  # nodes talk on their client port
+        for item in fields[8:]:
+            start, _, end = item.partition("-")
+            seen += int(end or start) - int(start) + 1
+    assert seen == 16384
+    assert len(text) < 12_000
+    cluster_mode = mode == "redirect"
+    assert int(client.info("cluster")["cluster_enabled"]) == int(cluster_mode)
+    assert int(client.cluster("INFO")["cluster_enabled"]) == int(cluster_mode)
+    hello = client.execute_command("HELLO", "3")
+    assert hello[b"mode"] == (b"cluster" if cluster_mode else b"standalone")
+    if cluster_mode:
+        out = subprocess.run([shutil.which("redis-cli"), "--cluster", "check", f"{HOST}:{nodes[0].port}"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "[OK] All 16384 slots covered." in out.stdout
+        assert "[OK] All nodes agree about slots configuration." in out.stdout
+
+
 def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
     nodes, spec = cluster(3)
     write_keys(nodes[0].client())
