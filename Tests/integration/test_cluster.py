@@ -335,6 +335,55 @@ def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
         fourth.stop()
 
 
+def test_keys_moving_between_two_staying_nodes_wait_for_the_receiver(cluster):
+    """A new list moves blocks between nodes that both stay (here a node's weight doubles, so it
+    takes blocks from both others). The previous owner that gets the list first hands keys
+    over to a node still on the old list, which refuses them (-TRYAGAIN): they stay where they
+    are until it switches, then move. Storing them there, noted for their owner in its old view,
+    sent them back and forth later with REPLACE over newer writes (a write lost, a deleted key
+    back, under the nemesis). No node is down here, so nothing is borrowed or handed back."""
+    nodes, spec = cluster(3)
+    first, second, third = nodes
+    write_keys(first.client(), 3000)
+    before = slot_owners(first.client())
+    endpoints = spec.split(",")
+    new_spec = ",".join(e + "@2" if e.endswith(f":{second.port}") else e for e in endpoints)
+    first.client().config_set("cluster-nodes", new_spec)
+    after = slot_owners(first.client())
+    moving = [f"key:{i}" for i in range(3000)
+              if before[key_slot(f"key:{i}")] == first.port and after[key_slot(f"key:{i}")] == second.port]
+    assert moving, "doubling a weight moves blocks from every other node"
+    time.sleep(1.5)  # the first node's pass, refused, and its retry a second later
+    info = {node.port: node.client().info("cluster") for node in nodes}
+    print(f"two staying nodes: {len(moving)} keys from {first.port} to {second.port}; before the second "
+          f"switched: first holds {local_keys(first.client())}, handing over "
+          f"{info[first.port]['cluster_handover_in_progress']}; second borrowed "
+          f"{info[second.port]['cluster_borrowed_keys']}")
+    assert info[first.port]["cluster_handover_in_progress"] == 1
+    assert info[second.port]["cluster_borrowed_keys"] == 0
+    # What the second node answers the hand-over connection meanwhile: a fetch reads what it
+    # holds (nothing), a key handed over is refused.
+    handoff = second.client(client_name="strata-cluster-handoff")
+    held = first.client(client_name="strata-cluster-handoff")
+    assert handoff.dump(moving[0]) is None
+    with pytest.raises(redis.exceptions.ResponseError, match="does not serve slot"):
+        handoff.restore(moving[0], 0, held.dump(moving[0]))
+    assert all(held.dump(key) is not None for key in moving)  # still on the first node
+    for node in (second, third):
+        node.client().config_set("cluster-nodes", new_spec)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        infos = [node.client().info("cluster") for node in nodes]
+        if not any(i["cluster_handover_in_progress"] for i in infos) and sum(local_keys(n.client()) for n in nodes) == 3000:
+            break
+        time.sleep(0.2)
+    assert all(read_keys(node.client(), 3000) == expected(3000) for node in nodes)
+    assert [held.dump(key) for key in moving] == [None] * len(moving)  # they moved, none stayed behind
+    for node in nodes:
+        info = node.client().info("cluster")
+        assert info["cluster_borrowed_keys"] == 0 and info["cluster_handed_back_keys"] == 0, info
+
+
 def test_a_dead_node_costs_misses_not_hangs(cluster):
     nodes, _ = cluster(3)
     write_keys(nodes[0].client(), 3000)
