@@ -127,7 +127,6 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var view: ClusterView
         var password: String
         var timeout: Int
-        var virtualNodes: Int
         var lastPong: [String: Int64] = [:]
     }
 
@@ -179,11 +178,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         mode = configuration.clusterMode
         let nodes = configuration.clusterNodes
         let view = ClusterView(nodes: nodes, selfIndex: selfIndex,
-                               ring: HashRing(nodes: nodes, virtualNodes: configuration.clusterVirtualNodes),
+                               ring: HashRing(nodes: nodes),
                                live: Array(repeating: true, count: nodes.count), epoch: 1)
         settings = NIOLockedValueBox(Settings(view: view, password: configuration.requirePass,
-                                              timeout: configuration.clusterNodeTimeout,
-                                              virtualNodes: configuration.clusterVirtualNodes))
+                                              timeout: configuration.clusterNodeTimeout))
         var pools: [ObjectIdentifier: LoopPool] = [:]
         var first: (any EventLoop)?
         for loop in group.makeIterator() {
@@ -291,7 +289,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
             guard nodes != old.nodes else { return nil }
             let live = nodes.map { node in old.nodes.firstIndex { $0.endpoint == node.endpoint }.map { old.live[$0] } ?? true }
             publish(ClusterView(nodes: nodes, selfIndex: selfIndex,
-                                ring: HashRing(nodes: nodes, virtualNodes: settings.virtualNodes),
+                                ring: HashRing(nodes: nodes),
                                 live: live, epoch: old.epoch + 1), over: old, in: &settings)
             return (old, settings.view)
         }
@@ -361,7 +359,7 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         var nodes = view.nodes
         nodes[view.selfIndex].weight = 0
         let without = ClusterView(nodes: nodes, selfIndex: view.selfIndex,
-                                  ring: HashRing(nodes: nodes, virtualNodes: settings.withLockedValue { $0.virtualNodes }),
+                                  ring: HashRing(nodes: nodes),
                                   live: Array(repeating: true, count: nodes.count), epoch: view.epoch)
         startReceiving(without, view)
     }
@@ -577,8 +575,17 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         let node = view.nodes[owner]
         let role = context.client.peerRole
         if role == .movingKeys {
-            // A key handed over, or fetched, by a node whose view is ahead of or behind ours:
-            // `RESTORE` without REPLACE cannot undo anything; a fetch reads what is left here.
+            if spec.flags.contains(.write) {
+                // A key handed over (or back) by a node whose view differs from ours. Stored here,
+                // it would sit on a node that does not serve it: read as missing, and written to
+                // its owner later over newer writes, or back to where it came from once this node
+                // switches. The sender keeps it and sends it again when the views agree (a second
+                // later; the operator is applying the same list everywhere).
+                reject(&context, "TRYAGAIN This node does not serve slot \(slot) (\(node.endpoint) does): apply the same "
+                           + "cluster-nodes on every node")
+                return .handled
+            }
+            // A fetch by a node whose view is ahead of ours: it reads what is left here.
             return serveHere(spec, view, pool, &context, forPeer: true)
         }
         if mode == .redirect {
@@ -672,15 +679,14 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         if receivingActive.load(ordering: .relaxed), let decision = settleReceived(spec, pool, &context) {
             return decision
         }
-        if spec.flags.contains(.write) && (view.borrowing || forPeer) {
-            if !forPeer, let loop = context.eventLoop, returning(spec, context.arguments, view) {
+        if spec.flags.contains(.write) && view.borrowing {
+            if let loop = context.eventLoop, returning(spec, context.arguments, view) {
                 // Its node is getting its keys back: a write here now could land after the last
                 // round and be read there as missing. Wait for the return, then go there.
                 context.suspension = (loop.scheduleTask(in: .milliseconds(5)) {}.futureResult, true)
                 return .handled
             }
-            // (Keys moved between nodes carry their values: a hand-over's RESTORE is not refused.)
-            if !forPeer, !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
+            if !spec.flags.contains(.overwrites) || Self.isConditionalSet(spec, context.arguments),
                let key = unknownBorrowedKey(spec, context.arguments, database: context.database, view, context) {
                 reject(&context, "TRYAGAIN The node that serves this key (\(key)) is down, and this node does not have "
                            + "its value: only reads and plain overwrites are served until it returns")
@@ -806,6 +812,10 @@ public final class ClusterRouter: CommandRouter, ClusterIntrospection {
         guard !gained.isEmpty else { return }
         receiving.withLockedValue { state in
             state.from.merge(gained) { $1 }
+            // Keys settled when these slots were gained before are not final now: what their
+            // previous node hands over this time is newer (a HANDOFF-DONE that came before this
+            // node switched can keep an earlier receiving open for long).
+            state.settled = state.settled.filter { gained[HashSlot.slot($0.bytes)] == nil }
             state.until = WallClock.milliseconds() + Self.receivingLimit
         }
         receivingActive.store(true, ordering: .relaxed)

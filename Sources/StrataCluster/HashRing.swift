@@ -31,61 +31,111 @@ enum StableHash {
     }
 }
 
-/// The consistent-hashing ring that places Redis Cluster's 16384 slots on nodes.
+/// Places Redis Cluster's 16384 slots on nodes in contiguous blocks, by rendezvous hashing
+/// with bounded loads.
 ///
-/// Each node puts `virtualNodes × weight` points on a 64-bit circle, at the hashes of
-/// `host:port#i`. Slot `s` sits at `mix(s)` and belongs to the node owning the first point
-/// clockwise from there. A node that is down is skipped: its slots go to the next live point,
-/// so they spread over the remaining nodes, and come back when it returns. Adding or removing a
-/// node moves only the slots whose first point changed: about 1/N of them.
+/// The slots are cut into ``blockCount`` blocks of ``slotsPerBlock`` consecutive slots. Every
+/// (node, block) pair has a score, a hash of the node's `host:port` and the block (a node of
+/// weight `w` draws `w` scores per block and keeps the best). Each node may hold its weighted
+/// share of the blocks, rounded (the remainders go to the largest fractions). Going through the
+/// pairs from the highest score down, a block goes to the node of the pair if it is still free
+/// and the node still has room. So:
+///
+/// - **balance**: each node gets its weighted share of blocks, give or take one;
+/// - **few ranges**: a node's slots form at most one range per block it owns (a few hundred,
+///   where hashing slots one by one made thousands);
+/// - **little movement**: without the bound this is plain rendezvous hashing, where adding a
+///   node moves exactly the blocks it ranks first for (1/N); the bound moves a few more, where a
+///   node that lost room gives up its lowest-ranked blocks (docs/cluster.md has the figures;
+///   `SimulationTests` measures them);
+/// - **down nodes**: a block whose node is down goes to the live node that scores highest for it:
+///   the down node's blocks spread over the others, every other block stays where it is, and all
+///   come back when it returns.
+///
+/// A node of weight 0 holds nothing and is the same as a node not listed. Pure integer
+/// arithmetic on the list's contents: every node computes the same table, whatever the order of
+/// its `cluster-nodes` list.
 public struct HashRing: Sendable {
     public let nodes: [ClusterNodeAddress]
-    /// Point positions, sorted, and the index of the node owning each.
-    let points: [UInt64]
-    let owners: [UInt16]
+    /// The node each block belongs to when every node is up; ``noOwner`` when no node has weight.
+    let blockOwners: [UInt16]
+    /// Each node's hash, which seeds its scores.
+    private let seeds: [UInt64]
 
-    public init(nodes: [ClusterNodeAddress], virtualNodes: Int) {
-        precondition(nodes.count <= Int(UInt16.max) - 1)
+    public static let blockCount = 1024
+    public static let slotsPerBlock = HashSlot.count / blockCount
+
+    public init(nodes: [ClusterNodeAddress]) {
+        precondition(nodes.count < Int(HashRing.noOwner))
         self.nodes = nodes
-        var placed: [(UInt64, UInt16)] = []
-        placed.reserveCapacity(nodes.reduce(0) { $0 + $1.weight * virtualNodes })
-        for (index, node) in nodes.enumerated() {
-            let base = Array("\(node.endpoint)#".utf8)
-            for i in 0..<(node.weight * virtualNodes) {
-                placed.append((StableHash.mix(StableHash.fnv1a(base + Array(String(i).utf8))), UInt16(index)))
+        let seeds = nodes.map { StableHash.mix(StableHash.fnv1a(Array($0.endpoint.utf8))) }
+        self.seeds = seeds
+        let blocks = Self.blockCount
+        var owners = [UInt16](repeating: Self.noOwner, count: blocks)
+        let weighted = nodes.indices.filter { nodes[$0].weight > 0 }
+        let totalWeight = weighted.reduce(0) { $0 + nodes[$1].weight }
+        if totalWeight > 0 {
+            // Room: the floor of each share, then one more for the largest remainders.
+            var room = [Int](repeating: 0, count: nodes.count)
+            for node in weighted { room[node] = blocks * nodes[node].weight / totalWeight }
+            let left = blocks - room.reduce(0, +)
+            let byRemainder = weighted.sorted { a, b in
+                let (ra, rb) = (blocks * nodes[a].weight % totalWeight, blocks * nodes[b].weight % totalWeight)
+                return ra != rb ? ra > rb : nodes[a].endpoint < nodes[b].endpoint
+            }
+            for node in byRemainder.prefix(left) { room[node] += 1 }
+            var pairs: [(score: UInt64, block: UInt16, node: UInt16)] = []
+            pairs.reserveCapacity(blocks * weighted.count)
+            for node in weighted {
+                for block in 0..<blocks {
+                    pairs.append((Self.score(seeds[node], weight: nodes[node].weight, block: block), UInt16(block), UInt16(node)))
+                }
+            }
+            // Equal scores (astronomically rare) are ordered by endpoint, as every node does.
+            pairs.sort { $0.score != $1.score ? $0.score > $1.score : nodes[Int($0.node)].endpoint < nodes[Int($1.node)].endpoint }
+            var assigned = 0
+            for pair in pairs where owners[Int(pair.block)] == Self.noOwner && room[Int(pair.node)] > 0 {
+                owners[Int(pair.block)] = pair.node
+                room[Int(pair.node)] -= 1
+                assigned += 1
+                if assigned == blocks { break }
             }
         }
-        // Ties (astronomically rare) are broken by endpoint so every node sorts the same way.
-        placed.sort { $0.0 != $1.0 ? $0.0 < $1.0 : nodes[Int($0.1)].endpoint < nodes[Int($1.1)].endpoint }
-        points = placed.map(\.0)
-        owners = placed.map(\.1)
+        blockOwners = owners
     }
 
-    /// Where slot `slot` sits on the circle.
-    @inline(__always)
-    static func position(ofSlot slot: Int) -> UInt64 { StableHash.mix(UInt64(slot) &* 0x2545_f491_4f6c_dd1d) }
-
-    /// The index of the first point at or after `position`, wrapping.
-    func firstPoint(atOrAfter position: UInt64) -> Int {
-        var low = 0, high = points.count
-        while low < high {
-            let mid = (low + high) / 2
-            if points[mid] < position { low = mid + 1 } else { high = mid }
-        }
-        return low == points.count ? 0 : low
+    /// A node's score for a block: the best of its `weight` draws.
+    private static func score(_ seed: UInt64, weight: Int, block: Int) -> UInt64 {
+        var best: UInt64 = 0
+        for unit in 0..<weight { best = max(best, StableHash.mix(seed ^ (UInt64(block) << 20 | UInt64(unit)))) }
+        return best
     }
 
-    /// The node serving each slot, skipping nodes for which `live` is false; `noOwner` for every
-    /// slot when no node is live.
+    /// The node serving each slot, with the blocks of nodes for which `live` is false served by
+    /// the live node ranking highest for them; ``noOwner`` where no live node has weight.
     public func slotOwners(live: [Bool]) -> [UInt16] {
-        guard !points.isEmpty, live.contains(true) else { return [UInt16](repeating: HashRing.noOwner, count: HashSlot.count) }
-        var table = [UInt16](repeating: 0, count: HashSlot.count)
-        for slot in 0..<HashSlot.count {
-            var i = firstPoint(atOrAfter: HashRing.position(ofSlot: slot))
-            while !live[Int(owners[i])] { i = i + 1 == points.count ? 0 : i + 1 }
-            table[slot] = owners[i]
+        var table = [UInt16](repeating: HashRing.noOwner, count: HashSlot.count)
+        for block in 0..<Self.blockCount {
+            var owner = blockOwners[block]
+            if owner == Self.noOwner || !live[Int(owner)] { owner = standIn(for: block, live: live) }
+            let first = block * Self.slotsPerBlock
+            for slot in first..<(first + Self.slotsPerBlock) { table[slot] = owner }
         }
         return table
+    }
+
+    /// The live node with weight that scores highest for `block`.
+    private func standIn(for block: Int, live: [Bool]) -> UInt16 {
+        var best = HashRing.noOwner
+        var bestScore: UInt64 = 0
+        for node in nodes.indices where live[node] && nodes[node].weight > 0 {
+            let score = Self.score(seeds[node], weight: nodes[node].weight, block: block)
+            if best == HashRing.noOwner || score > bestScore
+                || (score == bestScore && nodes[node].endpoint < nodes[Int(best)].endpoint) {
+                (best, bestScore) = (UInt16(node), score)
+            }
+        }
+        return best
     }
 
     public static let noOwner = UInt16.max

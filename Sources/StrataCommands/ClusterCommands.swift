@@ -123,7 +123,8 @@ enum ClusterCommands {
         let down = snapshot.nodes.filter { !$0.isUp }.count
         let servedBy = Set(snapshot.ranges.map(\.node))
         let fields: [(String, String)] = [
-            ("cluster_enabled", "1"),
+            // As INFO and HELLO say: a proxy ring shows clients one standalone server.
+            ("cluster_enabled", c.server.clusterRedirects ? "1" : "0"),
             ("cluster_state", servedBy.isEmpty ? "fail" : "ok"),
             ("cluster_slots_assigned", String(HashSlot.count)),
             ("cluster_slots_ok", String(HashSlot.count)),
@@ -140,6 +141,7 @@ enum ClusterCommands {
     }
 
     /// Redis's CLUSTER NODES: `id ip:port@cport flags master ping-sent pong-recv epoch link slots…`.
+    /// Nodes talk to each other on their client port, so `cport` is that port.
     static func nodes(_ c: inout CommandContext) {
         guard let snapshot = cluster(&c) else { return }
         var rangesByNode = [[ClusterSnapshot.SlotRange]](repeating: [], count: snapshot.nodes.count)
@@ -149,7 +151,7 @@ enum ClusterCommands {
             var flags = node.isSelf ? "myself,master" : "master"
             if !node.isUp { flags += ",fail" }
             let pong = node.isSelf ? 0 : node.lastPong
-            text += "\(node.id) \(node.host):\(node.port)@0 \(flags) - 0 \(pong) \(snapshot.epoch) "
+            text += "\(node.id) \(node.host):\(node.port)@\(node.port) \(flags) - 0 \(pong) \(snapshot.epoch) "
             text += node.isUp ? "connected" : "disconnected"
             for range in rangesByNode[index] {
                 text += range.start == range.end ? " \(range.start)" : " \(range.start)-\(range.end)"

@@ -58,8 +58,6 @@ public struct Configuration: Sendable, Equatable {
     /// Most keys the client-tracking table remembers (`tracking-table-max-keys`); past it, keys
     /// are invalidated to make room. 0: no limit.
     public var trackingTableMaxKeys = 1_000_000
-    /// Virtual nodes per unit of weight on the ring.
-    public var clusterVirtualNodes = 1024
     /// Commands taking at least this many microseconds go to the slow log; negative: none, 0: all.
     public var slowlogLogSlowerThan = 10_000
     /// Entries the slow log keeps.
@@ -413,8 +411,6 @@ extension Configuration {
                   mutable: false, get: { $0.clusterAnnounce }, set: { $0.clusterAnnounce = $1 }),
         Directive(name: "cluster-node-timeout", kind: .integer(10...3_600_000), mutable: true,
                   get: { String($0.clusterNodeTimeout) }, set: { $0.clusterNodeTimeout = Int($1)! }),
-        Directive(name: "cluster-virtual-nodes", kind: .integer(1...16384), mutable: false,
-                  get: { String($0.clusterVirtualNodes) }, set: { $0.clusterVirtualNodes = Int($1)! }),
         Directive(name: "slowlog-log-slower-than", kind: .integer(-1...Int(Int64.max)), mutable: true,
                   get: { String($0.slowlogLogSlowerThan) }, set: { $0.slowlogLogSlowerThan = Int($1)! }),
         Directive(name: "slowlog-max-len", kind: .integer(0...Int(Int64.max)), mutable: true,

@@ -60,8 +60,17 @@ public enum ConfigurationLoader {
         return configuration
     }
 
+    /// Directives earlier versions had, with what replaced them, so that an old config file
+    /// gets a reason rather than "unknown directive".
+    static let removedDirectives = [
+        "cluster-virtual-nodes": "the ring lays slots out in contiguous blocks, balanced without virtual nodes (docs/cluster.md)",
+    ]
+
     static func applyDirective(_ name: String, _ value: String, source: String, to configuration: inout Configuration) throws(ConfigurationError) {
         guard let directive = Configuration.directive(named: name) else {
+            if let why = removedDirectives[name.lowercased()] {
+                throw ConfigurationError(directive: name, reason: "no longer exists: \(why) (\(source))")
+            }
             throw ConfigurationError(directive: name, reason: "unknown directive (\(source))")
         }
         try directive.apply(value, to: &configuration)

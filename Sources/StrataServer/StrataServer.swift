@@ -67,6 +67,13 @@ public final class StrataServer: Service, Sendable {
         }
         // Listeners are closed; close clients too so that no request is half served.
         for session in server.clients.all { session.close() }
+        // Each close runs on its channel's loop, after whatever that loop was doing: a command
+        // read before it may still run and be acknowledged. A task queued on every loop after
+        // the closes runs once they are done, so no command runs after this (a suspended one
+        // can still finish, but its client is gone: not acknowledged) and every acknowledged
+        // write is in the L3 queue before the batcher's last commit. (Without this, a write a
+        // peer forwarded during the shutdown was acknowledged and lost with `everysec`.)
+        for loop in group.makeIterator() { try? await loop.submit {}.get() }
         logger.notice("Strata is now ready to exit, bye bye...")
     }
 }

@@ -267,6 +267,48 @@ def test_redirect_mode_cluster_clients(cluster):
     rc.close()
 
 
+@pytest.mark.parametrize("mode", ["redirect", "proxy"])
+def test_slot_map_is_compact_and_status_agrees(cluster, mode):
+    """Slots lie in contiguous blocks: a few hundred ranges per node (hashing slots one by one
+    made ~11,000), each node's share within 5%, CLUSTER NODES as Redis Cluster's tools parse
+    it, and INFO, CLUSTER INFO and HELLO agreeing on the mode."""
+    nodes, _ = cluster(3, "--cluster-mode", mode)
+    client = nodes[0].client()
+    ranges = client.execute_command("CLUSTER SLOTS")
+    per_node = {n.port: 0 for n in nodes}
+    ranges_per_node = {n.port: 0 for n in nodes}
+    for start, end, (host, port, *_), *_ in ranges:
+        per_node[port] += end - start + 1
+        ranges_per_node[port] += 1
+    assert sum(per_node.values()) == 16384
+    assert all(abs(count - 16384 / 3) <= 0.05 * 16384 / 3 for count in per_node.values()), per_node
+    assert all(count <= 300 for count in ranges_per_node.values()), ranges_per_node
+    # CLUSTER NODES: `id ip:port@cport flags master ping pong epoch link slots...`, every slot once.
+    text = subprocess.run([shutil.which("redis-cli"), "-p", str(nodes[0].port), "CLUSTER", "NODES"],
+                          capture_output=True, text=True, timeout=10).stdout
+    seen = 0
+    for line in text.splitlines():
+        fields = line.split(" ")
+        address, cport = fields[1].split("@")
+        assert address.rsplit(":", 1)[1] == cport  # nodes talk on their client port
+        for item in fields[8:]:
+            start, _, end = item.partition("-")
+            seen += int(end or start) - int(start) + 1
+    assert seen == 16384
+    assert len(text) < 12_000
+    cluster_mode = mode == "redirect"
+    assert int(client.info("cluster")["cluster_enabled"]) == int(cluster_mode)
+    assert int(client.cluster("INFO")["cluster_enabled"]) == int(cluster_mode)
+    hello = client.execute_command("HELLO", "3")
+    assert hello[b"mode"] == (b"cluster" if cluster_mode else b"standalone")
+    if cluster_mode:
+        out = subprocess.run([shutil.which("redis-cli"), "--cluster", "check", f"{HOST}:{nodes[0].port}"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "[OK] All 16384 slots covered." in out.stdout
+        assert "[OK] All nodes agree about slots configuration." in out.stdout
+
+
 def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
     nodes, spec = cluster(3)
     write_keys(nodes[0].client())
@@ -291,6 +333,55 @@ def test_adding_a_node_moves_a_quarter_of_the_keys(cluster, tmp_path):
         assert int(nodes[0].client().cluster("INFO")["cluster_known_nodes"]) == 4
     finally:
         fourth.stop()
+
+
+def test_keys_moving_between_two_staying_nodes_wait_for_the_receiver(cluster):
+    """A new list moves blocks between nodes that both stay (here a node's weight doubles, so it
+    takes blocks from both others). The previous owner that gets the list first hands keys
+    over to a node still on the old list, which refuses them (-TRYAGAIN): they stay where they
+    are until it switches, then move. Storing them there, noted for their owner in its old view,
+    sent them back and forth later with REPLACE over newer writes (a write lost, a deleted key
+    back, under the nemesis). No node is down here, so nothing is borrowed or handed back."""
+    nodes, spec = cluster(3)
+    first, second, third = nodes
+    write_keys(first.client(), 3000)
+    before = slot_owners(first.client())
+    endpoints = spec.split(",")
+    new_spec = ",".join(e + "@2" if e.endswith(f":{second.port}") else e for e in endpoints)
+    first.client().config_set("cluster-nodes", new_spec)
+    after = slot_owners(first.client())
+    moving = [f"key:{i}" for i in range(3000)
+              if before[key_slot(f"key:{i}")] == first.port and after[key_slot(f"key:{i}")] == second.port]
+    assert moving, "doubling a weight moves blocks from every other node"
+    time.sleep(1.5)  # the first node's pass, refused, and its retry a second later
+    info = {node.port: node.client().info("cluster") for node in nodes}
+    print(f"two staying nodes: {len(moving)} keys from {first.port} to {second.port}; before the second "
+          f"switched: first holds {local_keys(first.client())}, handing over "
+          f"{info[first.port]['cluster_handover_in_progress']}; second borrowed "
+          f"{info[second.port]['cluster_borrowed_keys']}")
+    assert info[first.port]["cluster_handover_in_progress"] == 1
+    assert info[second.port]["cluster_borrowed_keys"] == 0
+    # What the second node answers the hand-over connection meanwhile: a fetch reads what it
+    # holds (nothing), a key handed over is refused.
+    handoff = second.client(client_name="strata-cluster-handoff")
+    held = first.client(client_name="strata-cluster-handoff")
+    assert handoff.dump(moving[0]) is None
+    with pytest.raises(redis.exceptions.ResponseError, match="does not serve slot"):
+        handoff.restore(moving[0], 0, held.dump(moving[0]))
+    assert all(held.dump(key) is not None for key in moving)  # still on the first node
+    for node in (second, third):
+        node.client().config_set("cluster-nodes", new_spec)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        infos = [node.client().info("cluster") for node in nodes]
+        if not any(i["cluster_handover_in_progress"] for i in infos) and sum(local_keys(n.client()) for n in nodes) == 3000:
+            break
+        time.sleep(0.2)
+    assert all(read_keys(node.client(), 3000) == expected(3000) for node in nodes)
+    assert [held.dump(key) for key in moving] == [None] * len(moving)  # they moved, none stayed behind
+    for node in nodes:
+        info = node.client().info("cluster")
+        assert info["cluster_borrowed_keys"] == 0 and info["cluster_handed_back_keys"] == 0, info
 
 
 def test_a_dead_node_costs_misses_not_hangs(cluster):
