@@ -270,7 +270,7 @@ enum ConnectionCommands {
     /// as if its timeout had passed, or with an UNBLOCKED error. 1 if it was blocked, else 0.
     static func clientUnblock(_ c: inout CommandContext) {
         guard c.arguments.count <= 4 else {
-            c.error("ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.")
+            c.error("ERR unknown subcommand or wrong number of arguments for '", quoting: c.arguments.bytes(1), "'. Try CLIENT HELP.")
             return
         }
         guard let id = c.arguments.integer(2) else { return c.notInteger() }
@@ -378,7 +378,7 @@ enum ConnectionCommands {
 
     static func clientPause(_ c: inout CommandContext) {
         guard c.arguments.count <= 4 else {
-            return c.error("ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.")
+            return c.error("ERR unknown subcommand or wrong number of arguments for '", quoting: c.arguments.bytes(1), "'. Try CLIENT HELP.")
         }
         // The mode is checked first, as Redis does.
         var mode = ClientPause.Mode.all

@@ -92,7 +92,7 @@ enum FunctionCommands {
 
     static func flush(_ c: inout CommandContext) {
         if c.arguments.count > 3 {
-            return c.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.")
+            return c.error("ERR unknown subcommand or wrong number of arguments for '", quoting: c.arguments.bytes(1), "'. Try FUNCTION HELP.")
         }
         if c.arguments.count == 3 && !c.arguments.matches(2, "SYNC") && !c.arguments.matches(2, "ASYNC") {
             return c.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
@@ -103,7 +103,7 @@ enum FunctionCommands {
 
     static func restore(_ c: inout CommandContext) {
         if c.arguments.count > 4 {
-            return c.error("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.")
+            return c.error("ERR unknown subcommand or wrong number of arguments for '", quoting: c.arguments.bytes(1), "'. Try FUNCTION HELP.")
         }
         var policy = FunctionLibraries.RestorePolicy.append
         if c.arguments.count == 4 {

@@ -121,6 +121,11 @@ struct FunctionCommandTests {
         #expect(restore(c, "bogus")
             == "-ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.\r\n")
         #expect(c.raw("function", "restore", "bad") == "-ERR DUMP payload version or checksum are wrong\r\n")
+        // The subcommand as the client spelled it (found by the differential test).
+        #expect(c.raw("FUNCTION", "RESTORE", "x", "APPEND", "y")
+            == "-ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP.\r\n")
+        #expect(c.raw("function", "Flush", "sync", "y")
+            == "-ERR unknown subcommand or wrong number of arguments for 'Flush'. Try FUNCTION HELP.\r\n")
         // Into another server: the same functions work there.
         let d = TestServer().client()
         #expect(d.raw("function", "load", "#!lua name=gone\nredis.register_function('gone', function() return 1 end)") == "$4\r\ngone\r\n")

@@ -1003,12 +1003,35 @@ class Runner:
 # --------------------------------------------------------------------------
 
 
+class RingEntry:
+    """One node of a proxy-mode ring, as the server under test (DIFF_RING=n)."""
+
+    kind = "strata"
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.port = nodes[0].port
+
+    def connect(self, timeout: float = 10.0) -> RespConnection:
+        return RespConnection("127.0.0.1", self.port, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
-def sut(_module_servers):
-    """The server under test: strata, or a second redis-server with DIFF_AGAINST_REDIS=1."""
+def sut(_module_servers, tmp_path_factory):
+    """The server under test: strata, a second redis-server with DIFF_AGAINST_REDIS=1, or the
+    first node of an n-node proxy-mode ring with L3 on with DIFF_RING=n (n ≥ 2)."""
     if os.environ.get("DIFF_AGAINST_REDIS") == "1":
-        return _module_servers(kind="redis")
-    return _module_servers()
+        yield _module_servers(kind="redis")
+        return
+    if int(os.environ.get("DIFF_RING", "1")) > 1:
+        from test_cluster import start_cluster
+
+        nodes, _ = start_cluster(tmp_path_factory.mktemp("diffring"), int(os.environ["DIFF_RING"]))
+        yield RingEntry(nodes)
+        for node in nodes:
+            node.stop()
+        return
+    yield _module_servers()
 
 
 def fresh_seed() -> int:
